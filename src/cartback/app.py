@@ -1,0 +1,156 @@
+"""The composition root: settings + clock in, a wired runtime and ASGI app out."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from cartback import migrations
+from cartback.api.app import build_api
+from cartback.channels import EmailChannel, OutboxChannel, SmtpChannel
+from cartback.channels.breaker import CircuitBreaker
+from cartback.content import EmailRenderer
+from cartback.core.clock import Clock, SystemClock
+from cartback.core.db import make_engine, make_sessionmaker, transaction
+from cartback.core.signing import Signer
+from cartback.core.writer import GroupCommitWriter
+from cartback.flows import jobs as flow_jobs
+from cartback.carts import jobs as cart_jobs
+from cartback.ingest import jobs as ingest_jobs
+from cartback.core.services import Services
+from cartback.messages.service import Links
+from cartback.queue import Registry, Worker
+from cartback.settings import Settings
+from cartback.stores.schemas import StoreSettings
+from cartback.stores.service import instance_secret
+
+log = logging.getLogger("cartback.app")
+
+
+@dataclass
+class Runtime:
+    """Everything a process needs, built once from settings and passed down."""
+
+    settings: Settings
+    clock: Clock
+    engine: Engine
+    sessions: sessionmaker[Session]
+    signer: Signer
+    renderer: EmailRenderer
+    registry: Registry
+    outbox: OutboxChannel | None
+    breaker: CircuitBreaker
+    _writer: GroupCommitWriter | None = None
+    _channels: dict[str, EmailChannel] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        with self._lock:
+            if self._writer is None:
+                self._writer = GroupCommitWriter(self.sessions)
+            return self._writer
+
+    def email_channel(self, store: StoreSettings) -> EmailChannel:
+        """The store's own SMTP server, else the instance's, else the outbox."""
+        url = store.smtp_url or (
+            self.settings.smtp_url.get_secret_value() if self.settings.smtp_url else None
+        )
+        with self._lock:
+            if url is None:
+                assert self.outbox is not None
+                return self.outbox
+            channel = self._channels.get(url)
+            if channel is None:
+                channel = SmtpChannel(url, breaker=self.breaker)
+                self._channels[url] = channel
+            return channel
+
+    def worker(self, **overrides: Any) -> Worker:
+        options: dict[str, Any] = {
+            "batch_size": self.settings.worker_batch,
+            "concurrency": self.settings.worker_concurrency,
+            "poll_interval": self.settings.poll_interval,
+        }
+        options.update(overrides)
+        return Worker(self.sessions, self.registry, self.clock, **options)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+        for channel in self._channels.values():
+            channel.close()
+        self.engine.dispose()
+
+
+def build_runtime(
+    settings: Settings, clock: Clock | None = None, *, migrate: bool = True
+) -> Runtime:
+    clock = clock or SystemClock()
+    if migrate:
+        migrations.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else _stored_secret(sessions)
+    signer = Signer(secret)
+    outbox = OutboxChannel(directory=Path(settings.outbox_dir), clock=clock)
+    runtime = Runtime(
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        signer=signer,
+        renderer=EmailRenderer(),
+        registry=Registry(),
+        outbox=outbox,
+        breaker=CircuitBreaker(clock),
+    )
+    flow_jobs.register(
+        runtime.registry,
+        flow_jobs.JourneyDeps(
+            clock=clock,
+            renderer=runtime.renderer,
+            links=Links(settings.base_url, signer),
+            email_channel=runtime.email_channel,
+        ),
+    )
+    cart_jobs.register(runtime.registry, clock, expiry=settings.cart_expiry)
+    ingest_jobs.register(runtime.registry, clock, retention=settings.event_retention)
+    return runtime
+
+
+def _stored_secret(sessions: sessionmaker[Session]) -> str:
+    for _ in range(3):  # two processes starting at once: one insert wins, the other reads it
+        try:
+            with transaction(sessions) as session:
+                return instance_secret(session)
+        except IntegrityError:
+            continue
+    raise RuntimeError("could not read or create the instance secret")
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    services = Services(
+        sessions=runtime.sessions,
+        clock=runtime.clock,
+        writer=runtime.writer,
+        signer=runtime.signer,
+        base_url=runtime.settings.base_url,
+        outbox=runtime.outbox if runtime.settings.smtp_url is None else None,
+    )
+    return build_api(services)
+
+
+def schedule_maintenance(runtime: Runtime) -> None:
+    """Make sure the periodic jobs exist (idempotent; every worker calls it on start)."""
+    with transaction(runtime.sessions) as session:
+        cart_jobs.schedule(session, runtime.clock)
+        ingest_jobs.schedule(session, runtime.clock)

@@ -1,0 +1,31 @@
+"""Maintenance: expire carts idle for longer than the expiry, in bounded batches."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from cartback.carts.service import expire_idle
+from cartback.core.clock import Clock
+from cartback.queue import ClaimedJob, Registry, Reschedule, enqueue
+
+EXPIRE_JOB = "maintenance.expire_carts"
+SYSTEM = "_system"
+# A batch small enough to keep the writer lock short; a full batch runs again at once.
+BATCH = 500
+EVERY = timedelta(hours=1)
+
+
+def register(registry: Registry, clock: Clock, *, expiry: timedelta) -> None:
+    def handle(session: Session, job: ClaimedJob) -> Reschedule:
+        now = clock.now()
+        done = expire_idle(session, before=now - expiry, now=now, limit=BATCH)
+        return Reschedule(now if done == BATCH else now + EVERY, f"expired {done} carts")
+
+    registry.register(EXPIRE_JOB, handle)
+
+
+def schedule(session: Session, clock: Clock) -> None:
+    enqueue(session, store_id=SYSTEM, kind=EXPIRE_JOB, key=EXPIRE_JOB, run_at=clock.now(),
+            now=clock.now())

@@ -1,0 +1,293 @@
+"""The ``cartback`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
+
+from cartback.errors import CartbackError, ConfigError, ProblemError
+from cartback.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="cartback: self-hosted abandoned-cart recovery.\n\n"
+    "Every option can also be set in the environment as CARTBACK_<NAME> "
+    "(e.g. CARTBACK_DATABASE_URL).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+store_app = typer.Typer(help="Stores (tenants) and their keys.", no_args_is_help=True)
+flow_app = typer.Typer(help="The store's recovery journey.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(store_app, name="store")
+app.add_typer(flow_app, name="flow")
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="CARTBACK_DATABASE_URL", show_envvar=True,
+                 help="sqlite:///./cartback.db (default) or postgresql://user@host/db"),
+]
+SmtpOpt = Annotated[
+    str | None,
+    typer.Option("--smtp-url", envvar="CARTBACK_SMTP_URL", show_envvar=True,
+                 help="smtp://user:pass@host:587?starttls=1; unset = the embedded outbox"),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option("--base-url", envvar="CARTBACK_BASE_URL", show_envvar=True,
+                 help="Public URL of this server, for links in messages"),
+]
+SecretOpt = Annotated[
+    str | None,
+    typer.Option("--secret-key", envvar="CARTBACK_SECRET_KEY", show_envvar=True,
+                 help="Signs link tokens; unset = generated once and kept in the database"),
+]
+HostOpt = Annotated[str | None, typer.Option("--host", envvar="CARTBACK_HOST", show_envvar=True)]
+PortOpt = Annotated[int | None, typer.Option("--port", envvar="CARTBACK_PORT", show_envvar=True)]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", envvar="CARTBACK_WORKER_CONCURRENCY", show_envvar=True,
+                 help="Jobs a worker runs at once"),
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Known failures print one clear message and what to do, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise fail(f"{exc}\nSee `cartback --help` for every setting.") from None
+    except ProblemError as exc:
+        raise fail(f"Error: {exc.detail}") from None
+    except ValidationError as exc:
+        lines = "\n".join(
+            f"  {'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg']}" for e in exc.errors()
+        )
+        raise fail(f"Invalid input:\n{lines}") from None
+    except OperationalError as exc:
+        raise fail(
+            f"Cannot use the database: {exc.orig}\n"
+            "Check CARTBACK_DATABASE_URL and that the database server is running."
+        ) from None
+    except CartbackError as exc:
+        raise fail(f"Error: {exc}") from None
+
+
+def settings_from(**options: Any) -> Settings:
+    return load_settings(**options)
+
+
+def _runtime(settings: Settings, *, migrate: bool) -> Any:
+    from cartback.app import build_runtime
+
+    return build_runtime(settings, migrate=migrate)
+
+
+def _with_session(settings: Settings, fn: Callable[[Any, Any], T], *, migrate: bool = True) -> T:
+    from cartback.core.clock import SystemClock
+    from cartback.core.db import make_engine, make_sessionmaker, transaction
+    from cartback.migrations import upgrade
+
+    if migrate:
+        upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            return fn(session, SystemClock().now())
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def run(
+    database_url: DatabaseOpt = None, smtp_url: SmtpOpt = None, base_url: BaseUrlOpt = None,
+    secret_key: SecretOpt = None, host: HostOpt = None, port: PortOpt = None,
+    concurrency: ConcurrencyOpt = None,
+) -> None:
+    """API and worker in one process: the zero-setup default (SQLite, migrations applied,
+    email captured in the outbox unless an SMTP server is set)."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url, smtp_url=smtp_url, base_url=base_url,
+                                 secret_key=secret_key, host=host, port=port,
+                                 worker_concurrency=concurrency)
+        from cartback.cli.serve import serve_forever
+
+        serve_forever(settings, api=True, worker=True, migrate=True)
+
+
+@app.command()
+def serve(
+    database_url: DatabaseOpt = None, smtp_url: SmtpOpt = None, base_url: BaseUrlOpt = None,
+    secret_key: SecretOpt = None, host: HostOpt = None, port: PortOpt = None,
+) -> None:
+    """The HTTP API only; run any number of these against one PostgreSQL."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url, smtp_url=smtp_url, base_url=base_url,
+                                 secret_key=secret_key, host=host, port=port)
+        from cartback.cli.serve import serve_forever
+
+        serve_forever(settings, api=True, worker=False, migrate=False)
+
+
+@app.command()
+def worker(
+    database_url: DatabaseOpt = None, smtp_url: SmtpOpt = None, base_url: BaseUrlOpt = None,
+    secret_key: SecretOpt = None, concurrency: ConcurrencyOpt = None,
+) -> None:
+    """A worker only: abandonment checks, journey steps, sends, maintenance."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url, smtp_url=smtp_url, base_url=base_url,
+                                 secret_key=secret_key, worker_concurrency=concurrency)
+        from cartback.cli.serve import serve_forever
+
+        serve_forever(settings, api=False, worker=True, migrate=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOpt = None) -> None:
+    """Apply the database migrations (safe to run again)."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.migrations import upgrade
+
+        upgrade(settings.database_url)
+        typer.echo("Database is up to date.")
+
+
+@store_app.command("create")
+def store_create(
+    name: Annotated[str, typer.Argument(help="The store's name, shown in emails")],
+    sender_email: Annotated[str | None, typer.Option(help="From address of reminders")] = None,
+    url: Annotated[str | None, typer.Option(help="The store's website")] = None,
+    currency: Annotated[str | None, typer.Option(help="Default ISO 4217 currency")] = None,
+    locale: Annotated[str | None, typer.Option(help="Default language, e.g. en, ru, lt")] = None,
+    abandon_after: Annotated[
+        str | None, typer.Option(help="Idle time before a cart is abandoned, e.g. 30m")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create a store; prints its id, its secret API key (shown once) and its public key."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.stores.schemas import StoreSettings
+        from cartback.stores.service import create_store
+
+        options = {k: v for k, v in {"sender_email": sender_email, "url": url,
+                                     "currency": currency, "locale": locale,
+                                     "abandon_after": abandon_after}.items() if v is not None}
+        store_settings = StoreSettings.model_validate(options)
+
+        def make(session: Any, now: Any) -> dict[str, str]:
+            created = create_store(session, name=name, now=now, settings=store_settings)
+            return {"id": created.store.id, "name": name, "api_key": created.api_key,
+                    "public_key": created.store.public_key}
+
+        out = _with_session(settings, make)
+        if as_json:
+            typer.echo(json.dumps(out))
+            return
+        typer.echo(f"Store created: {out['name']}")
+        typer.echo(f"  id:         {out['id']}")
+        typer.echo(f"  API key:    {out['api_key']}   (secret; shown only now)")
+        typer.echo(f"  public key: {out['public_key']}")
+
+
+@flow_app.command("set")
+def flow_set(
+    store: Annotated[str, typer.Argument(help="Store id or name")],
+    file: Annotated[Path, typer.Argument(help="Flow definition, YAML or JSON", exists=True,
+                                         dir_okay=False, readable=True)],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Load a flow from a file; it becomes the store's newest version."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.flows.definition import FlowDefinition
+        from cartback.flows.service import set_flow
+        from cartback.stores.service import find_store
+
+        try:
+            raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise fail(f"{file} is not valid YAML or JSON: {exc}") from None
+        definition = FlowDefinition.model_validate(raw)
+
+        def save(session: Any, now: Any) -> int:
+            found = find_store(session, store)
+            return set_flow(session, store_id=found.id, definition=definition, now=now).version
+
+        version = _with_session(settings, save)
+        typer.echo(f"Flow '{definition.name}' saved as version {version} "
+                   f"({len(definition.steps)} steps).")
+
+
+@flow_app.command("show")
+def flow_show(
+    store: Annotated[str, typer.Argument(help="Store id or name")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of YAML")] = False,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Print the store's current flow (the built-in default until one is set)."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.flows.service import current_flow
+        from cartback.stores.service import find_store
+
+        def load(session: Any, now: Any) -> dict[str, Any]:
+            flow = current_flow(session, store_id=find_store(session, store).id, now=now)
+            return {"version": flow.version, **flow.definition}
+
+        data = _with_session(settings, load)
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the outbox and API")] = 8000,
+    shoppers: Annotated[int, typer.Option(help="Simulated shoppers")] = 40,
+    speed: Annotated[float, typer.Option(help="Clock speed: simulated seconds per real second")] = 5400.0,
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo")] = Path("cartback-demo.db"),
+    keep_serving: Annotated[bool, typer.Option(
+        "--keep-serving/--exit", help="Keep the outbox open after the summary")] = True,
+) -> None:
+    """A demo store with simulated shoppers on a fast clock: carts abandon, reminders
+    land in the outbox, some shoppers come back and buy, and a summary is printed."""
+    with friendly_errors():
+        from cartback.demo.run import run_demo
+
+        run_demo(port=port, shoppers=shoppers, speed=speed, database=database,
+                 keep_serving=keep_serving)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
+

@@ -1,0 +1,135 @@
+"""Contacts, the consent ledger and suppressions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cartback.contacts.models import Consent, Contact, Suppression
+from cartback.core.db import upsert_ignore
+from cartback.core.ids import new_id
+
+
+@dataclass(frozen=True)
+class ContactFields:
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    external_id: str | None = None
+
+
+def normalize_email(email: str | None) -> str | None:
+    return email.strip().lower() if email else None
+
+
+def identify(session: Session, *, store_id: str, fields: ContactFields, now: datetime) -> Contact:
+    """Find the store's contact by email, then external id, then phone; create it if new.
+
+    Known fields are filled in; a field the event leaves out is kept as it is.
+    """
+    email = normalize_email(fields.email)
+    contact = _find(session, store_id, email, fields.external_id, fields.phone)
+    if contact is None:
+        contact = Contact(id=new_id(), store_id=store_id, created_at=now, orders_count=0)
+        session.add(contact)
+    if email and contact.email is None:
+        contact.email = email
+    for name in ("phone", "first_name", "locale", "timezone", "external_id"):
+        value = getattr(fields, name)
+        if value is not None:
+            setattr(contact, name, value)
+    contact.updated_at = now
+    session.flush()
+    return contact
+
+
+def _find(
+    session: Session, store_id: str, email: str | None, external_id: str | None, phone: str | None
+) -> Contact | None:
+    for column, value in (
+        (Contact.email, email),
+        (Contact.external_id, external_id),
+        (Contact.phone, phone),
+    ):
+        if value:
+            found = session.execute(
+                select(Contact).where(Contact.store_id == store_id, column == value).limit(1)
+            ).scalar_one_or_none()
+            if found is not None:
+                return found
+    return None
+
+
+def record_consent(
+    session: Session,
+    *,
+    contact: Contact,
+    channel: str,
+    granted: bool,
+    source: str,
+    occurred_at: datetime,
+    proof: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        Consent(
+            id=new_id(),
+            store_id=contact.store_id,
+            contact_id=contact.id,
+            channel=channel,
+            granted=granted,
+            source=source,
+            occurred_at=occurred_at,
+            proof=proof or {},
+        )
+    )
+    session.flush()
+
+
+def current_consent(session: Session, *, contact: Contact, channel: str) -> bool | None:
+    """The newest ledger entry for the channel: True, False, or None when never asked."""
+    row = session.execute(
+        select(Consent.granted)
+        .where(
+            Consent.store_id == contact.store_id,
+            Consent.contact_id == contact.id,
+            Consent.channel == channel,
+        )
+        .order_by(Consent.occurred_at.desc(), Consent.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return row
+
+
+def suppress(
+    session: Session, *, store_id: str, channel: str, address: str, reason: str, now: datetime
+) -> None:
+    """Never message this address again on this channel (idempotent)."""
+    upsert_ignore(
+        session,
+        Suppression,
+        {
+            "id": new_id(),
+            "store_id": store_id,
+            "channel": channel,
+            "address": address,
+            "reason": reason,
+            "created_at": now,
+        },
+        conflict=("store_id", "channel", "address"),
+    )
+
+
+def suppression_reason(session: Session, *, store_id: str, channel: str, address: str) -> str | None:
+    return session.execute(
+        select(Suppression.reason).where(
+            Suppression.store_id == store_id,
+            Suppression.channel == channel,
+            Suppression.address == address,
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,201 @@
+"""Flows and enrollments: which version a store runs, who enters, who leaves."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cartback.carts import timeline
+from cartback.carts.models import Cart
+from cartback.contacts.models import Contact
+from cartback.contacts.service import current_consent, suppression_reason
+from cartback.core.ids import new_id
+from cartback.flows.definition import FlowDefinition, default_flow
+from cartback.flows.engine import CartView, ContactView, EnrollmentView, due_at, entry_refusal
+from cartback.flows.models import Enrollment, EnrollmentStatus, Flow
+from cartback.queue import cancel, enqueue
+
+STEP_JOB = "flow.step"
+
+
+def step_key(enrollment_id: str, step_index: int) -> str:
+    return f"step:{enrollment_id}:{step_index}"
+
+
+def set_flow(session: Session, *, store_id: str, definition: FlowDefinition, now: datetime) -> Flow:
+    """Save a new version; running enrollments keep the version they started with."""
+    latest = session.execute(
+        select(func.max(Flow.version)).where(Flow.store_id == store_id)
+    ).scalar_one()
+    flow = Flow(
+        id=new_id(),
+        store_id=store_id,
+        version=(latest or 0) + 1,
+        name=definition.name,
+        definition=definition.model_dump(mode="json"),
+        created_at=now,
+    )
+    session.add(flow)
+    session.flush()
+    return flow
+
+
+def current_flow(session: Session, *, store_id: str, now: datetime) -> Flow:
+    """The store's newest flow version; the built-in default when it has none yet."""
+    flow = (
+        session.execute(
+            select(Flow).where(Flow.store_id == store_id).order_by(Flow.version.desc()).limit(1)
+        )
+        .scalars()
+        .first()
+    )
+    return flow or set_flow(session, store_id=store_id, definition=default_flow(), now=now)
+
+
+def definition_of(flow: Flow) -> FlowDefinition:
+    return FlowDefinition.model_validate(flow.definition)
+
+
+def cart_view(cart: Cart) -> CartView:
+    return CartView(
+        status=cart.status, value=cart.value, item_count=cart.item_count,
+        abandoned_at=cart.abandoned_at,
+    )
+
+
+def contact_view(session: Session, contact: Contact) -> ContactView:
+    return ContactView(
+        email=contact.email,
+        orders_count=contact.orders_count,
+        email_consent=current_consent(session, contact=contact, channel="email"),
+        suppressed=(
+            suppression_reason(
+                session, store_id=contact.store_id, channel="email", address=contact.email
+            )
+            if contact.email
+            else None
+        ),
+    )
+
+
+def enroll(session: Session, *, cart: Cart, now: datetime) -> Enrollment | None:
+    """Start the store's flow for a cart that was just abandoned, if it may enter."""
+    assert cart.abandoned_at is not None
+    flow = current_flow(session, store_id=cart.store_id, now=now)
+    definition = definition_of(flow)
+    contact = session.get(Contact, cart.contact_id) if cart.contact_id else None
+    view = contact_view(session, contact) if contact else None
+    refusal = entry_refusal(definition, cart_view(cart), view)
+    if refusal is None and view is not None and view.suppressed:
+        refusal = view.suppressed
+    if refusal is None and view is not None and view.email_consent is False:
+        refusal = "consent_withdrawn"
+    if refusal is None and contact is not None:
+        refusal = _end_older_journeys(session, cart=cart, contact=contact, now=now)
+    if refusal is not None:
+        timeline.record(session, store_id=cart.store_id, cart_id=cart.id, at=now,
+                        kind="flow.not_entered", reason=refusal, flow_version=flow.version)
+        return None
+    assert contact is not None
+    enrollment = Enrollment(
+        id=new_id(), store_id=cart.store_id, cart_id=cart.id, contact_id=contact.id,
+        flow_id=flow.id, status=EnrollmentStatus.ACTIVE, step_index=0,
+        started_at=cart.abandoned_at,
+    )
+    session.add(enrollment)
+    session.flush()
+    timeline.record(session, store_id=cart.store_id, cart_id=cart.id, at=now,
+                    kind="flow.entered", enrollment_id=enrollment.id, flow=flow.name,
+                    flow_version=flow.version)
+    schedule_step(session, enrollment, definition, 0, now=now)
+    return enrollment
+
+
+def _end_older_journeys(session: Session, *, cart: Cart, contact: Contact, now: datetime) -> str | None:
+    """One stream per shopper: a newer cart's journey replaces an older cart's."""
+    rows = session.execute(
+        select(Enrollment, Cart)
+        .join(Cart, Cart.id == Enrollment.cart_id)
+        .where(
+            Enrollment.store_id == cart.store_id,
+            Enrollment.contact_id == contact.id,
+            Enrollment.status == EnrollmentStatus.ACTIVE,
+            Enrollment.cart_id != cart.id,
+        )
+    ).all()
+    for other, other_cart in rows:
+        if other_cart.last_activity_at > cart.last_activity_at:
+            return "newer_cart_in_journey"
+    for other, _ in rows:
+        end(session, other, status=EnrollmentStatus.EXITED, reason="newer_cart", now=now)
+    return None
+
+
+def schedule_step(
+    session: Session, enrollment: Enrollment, definition: FlowDefinition, index: int, *, now: datetime
+) -> None:
+    when = due_at(definition, EnrollmentView(index, enrollment.started_at), index)
+    enrollment.next_due_at = when
+    enqueue(
+        session,
+        store_id=enrollment.store_id,
+        kind=STEP_JOB,
+        key=step_key(enrollment.id, index),
+        run_at=max(when, now),
+        payload={"enrollment_id": enrollment.id, "step_index": index},
+        now=now,
+    )
+
+
+def advance(session: Session, enrollment: Enrollment, definition: FlowDefinition, *, now: datetime) -> None:
+    enrollment.step_index += 1
+    if enrollment.step_index >= len(definition.steps):
+        end(session, enrollment, status=EnrollmentStatus.COMPLETED, reason=None, now=now)
+    else:
+        schedule_step(session, enrollment, definition, enrollment.step_index, now=now)
+
+
+def end(
+    session: Session, enrollment: Enrollment, *, status: EnrollmentStatus, reason: str | None,
+    now: datetime,
+) -> None:
+    if enrollment.status != EnrollmentStatus.ACTIVE:
+        return
+    enrollment.status = status
+    enrollment.exit_reason = reason
+    enrollment.ended_at = now
+    enrollment.next_due_at = None
+    cancel(session, store_id=enrollment.store_id, key=step_key(enrollment.id, enrollment.step_index))
+    kind = "flow.completed" if status == EnrollmentStatus.COMPLETED else "flow.exited"
+    data: dict[str, object] = {"enrollment_id": enrollment.id}
+    if reason:
+        data["reason"] = reason
+    timeline.record(session, store_id=enrollment.store_id, cart_id=enrollment.cart_id, at=now,
+                    kind=kind, **data)
+    session.flush()
+
+
+def active_enrollments(
+    session: Session, *, store_id: str, cart_id: str | None = None, contact_id: str | None = None
+) -> list[Enrollment]:
+    query = select(Enrollment).where(
+        Enrollment.store_id == store_id, Enrollment.status == EnrollmentStatus.ACTIVE
+    )
+    if cart_id is not None:
+        query = query.where(Enrollment.cart_id == cart_id)
+    if contact_id is not None:
+        query = query.where(Enrollment.contact_id == contact_id)
+    return list(session.execute(query).scalars())
+
+
+def exit_journeys(
+    session: Session, *, store_id: str, reason: str, now: datetime,
+    cart_id: str | None = None, contact_id: str | None = None,
+) -> int:
+    """End every active journey of a cart or a contact at once (order, unsubscribe, ...)."""
+    found = active_enrollments(session, store_id=store_id, cart_id=cart_id, contact_id=contact_id)
+    for enrollment in found:
+        end(session, enrollment, status=EnrollmentStatus.EXITED, reason=reason, now=now)
+    return len(found)

@@ -1,0 +1,179 @@
+"""``POST /v1/events``: validate, then hand the batch to the group-commit writer and
+answer only after it is committed.
+
+Kept off FastAPI's body-model injection on purpose: parsing the body ourselves is ~2x
+faster on this hot path (shared/performance.md, B1) and lets us name every bad field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from cartback.core.ids import hash_secret
+from cartback.core.metrics import EVENTS_INGESTED
+from cartback.core.services import Services, services
+from cartback.errors import BadRequest, PayloadTooLarge, Unprocessable
+from cartback.ingest.schemas import (
+    EVENT_TYPES,
+    MAX_BATCH,
+    MAX_BODY_BYTES,
+    EventBatch,
+    EventIn,
+    IngestResponse,
+    batch_adapter,
+)
+from cartback.ingest.service import apply_event
+from cartback.stores.api import bearer_key
+from cartback.stores.schemas import StoreSettings
+from cartback.stores.service import authenticate, store_settings
+
+router = APIRouter(tags=["events"])
+
+
+async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is over the limit of {limit} bytes", code="body_too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"The body is over the limit of {limit} bytes", code="body_too_large"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _location(loc: tuple[Any, ...], batched: bool) -> str:
+    parts: list[str] = []
+    for piece in loc:
+        if isinstance(piece, int):
+            parts.append(f"[{piece}]")
+        elif piece in EVENT_TYPES:
+            continue  # the discriminator's branch name is noise to a caller
+        else:
+            parts.append(("." if parts else "") + str(piece))
+    path = "".join(parts)
+    return path if batched else path.removeprefix("[0].").removeprefix("[0]") or "body"
+
+
+def parse_events(body: bytes) -> list[EventIn]:
+    """Raw JSON to validated events; 400 for broken JSON, 422 naming each bad field."""
+    if not body.strip():
+        raise BadRequest("The body is empty; send one event or a batch as JSON", code="empty_body")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from None
+    batched = True
+    if isinstance(data, dict) and "events" in data:
+        data = data["events"]
+    elif isinstance(data, dict):
+        data, batched = [data], False
+    if not isinstance(data, list):
+        raise Unprocessable(
+            "Send an event object, a JSON array of events, or {\"events\": [...]}",
+            code="invalid_shape",
+        )
+    if len(data) > MAX_BATCH:
+        raise Unprocessable(
+            f"A batch holds at most {MAX_BATCH} events; this one has {len(data)}",
+            code="batch_too_large",
+        )
+    try:
+        return batch_adapter.validate_python(data)
+    except ValidationError as exc:
+        errors = [_problem_error(err, batched) for err in exc.errors(include_url=False)]
+        first = errors[0]
+        raise Unprocessable(
+            f"{len(errors)} problem(s) in the events, first: {first['field']}: {first['message']}",
+            code="invalid_event",
+            errors=errors,
+        ) from None
+
+
+def _problem_error(err: Any, batched: bool) -> dict[str, str]:
+    loc = tuple(err["loc"])
+    message = err["msg"]
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        loc = (*loc, "type")
+        message = f"unknown or missing event type; expected one of: {', '.join(EVENT_TYPES)}"
+    return {"field": _location(loc, batched), "message": message}
+
+
+@dataclass(frozen=True)
+class _KnownKey:
+    store_id: str
+    settings: StoreSettings
+    until: float
+
+
+# A verified key is trusted for a few seconds so the hot path skips the lookup; a revoked
+# key or a settings change takes effect within that time.
+_KEY_TTL = 10.0
+_known_keys: dict[str, _KnownKey] = {}
+
+
+def _authenticate(svc: Services, api_key: str | None) -> tuple[str, StoreSettings]:
+    digest = hash_secret(api_key) if api_key else ""
+    known = _known_keys.get(digest)
+    if known is not None and known.until > time.monotonic():
+        return known.store_id, known.settings
+    with svc.sessions() as session:
+        store = authenticate(session, api_key)
+        settings = store_settings(store)
+    if len(_known_keys) > 10_000:
+        _known_keys.clear()
+    _known_keys[digest] = _KnownKey(store.id, settings, time.monotonic() + _KEY_TTL)
+    return store.id, settings
+
+
+def _ingest(
+    session: Session, store_id: str, settings: StoreSettings, events: list[EventIn], now: datetime
+) -> dict[str, Any]:
+    results = []
+    for event in events:
+        fresh = apply_event(session, store_id=store_id, settings=settings, event=event, now=now)
+        results.append({"id": event.id, "status": "accepted" if fresh else "duplicate"})
+    accepted = sum(1 for r in results if r["status"] == "accepted")
+    return {"accepted": accepted, "duplicates": len(results) - accepted, "results": results}
+
+
+@router.post(
+    "/v1/events",
+    response_model=IngestResponse,
+    summary="Send one event or a batch of up to 1,000",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EventBatch.model_json_schema(
+                ref_template="#/components/schemas/{model}")}},
+        }
+    },
+    responses={400: {}, 401: {}, 413: {}, 422: {}},
+)
+async def post_events(request: Request) -> Response:
+    """Events are stored once per id and applied in the same transaction; the answer
+    comes after the commit. ``duplicate`` means this store sent that id before."""
+    svc = services(request)
+    store_id, settings = await run_in_threadpool(_authenticate, svc, bearer_key(request))
+    events = parse_events(await read_limited_body(request))
+    now = svc.clock.now()
+    future = svc.writer.submit(lambda session: _ingest(session, store_id, settings, events, now))
+    result = await asyncio.wrap_future(future)
+    for event, outcome in zip(events, result["results"], strict=True):
+        EVENTS_INGESTED.labels(event.type, outcome["status"]).inc()
+    return Response(orjson.dumps(result), media_type="application/json")

@@ -1,0 +1,158 @@
+"""What a store may send to ``POST /v1/events``.
+
+One event, a JSON array of events, or ``{"events": [...]}`` (at most 1,000). Every event
+has an ``id`` (deduplicated per store) and an ``occurred_at`` with a timezone::
+
+    {"id": "evt_1", "type": "cart.updated", "occurred_at": "2026-01-05T09:00:00Z",
+     "cart": {"id": "c_1", "currency": "EUR", "restore_url": "https://shop/cart/c_1",
+              "items": [{"sku": "TEE-1", "name": "T-shirt", "unit_price": 1999, "quantity": 2,
+                         "url": "https://shop/p/tee", "image_url": "https://shop/i/tee.jpg"}]},
+     "contact": {"email": "ann@example.com", "first_name": "Ann"}}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+MAX_BATCH = 1000
+MAX_BODY_BYTES = 1024 * 1024
+
+_EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']+\.[^@\s<>\"']{2,}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+Currency = Annotated[str, Field(pattern=_CURRENCY.pattern, description="ISO 4217, e.g. EUR")]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Item(Strict):
+    sku: Id
+    name: str = Field(min_length=1, max_length=500)
+    unit_price: int = Field(ge=0, le=10**12, description="minor units, e.g. cents")
+    quantity: int = Field(ge=1, le=100_000)
+    url: Url | None = None
+    image_url: Url | None = None
+    variant: str | None = Field(None, max_length=200)
+
+
+class ContactIn(Strict):
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=32)
+    first_name: str | None = Field(None, max_length=100)
+    locale: str | None = Field(None, max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    timezone: str | None = Field(None, max_length=64)
+    external_id: str | None = Field(None, max_length=200)
+    consent: dict[Literal["email", "sms"], bool] | None = Field(
+        None, description="channel -> granted (true) or withdrawn (false)"
+    )
+    consent_source: str = Field("api", max_length=64)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("not a valid email address")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone such as Europe/Vilnius") from None
+        return value
+
+
+class CartRef(Strict):
+    id: Id
+
+
+class CartSnapshot(Strict):
+    id: Id
+    currency: Currency
+    items: list[Item] = Field(max_length=500)
+    restore_url: Url | None = None
+
+
+class OrderIn(Strict):
+    id: Id
+    cart_id: Id | None = None
+    total: int = Field(ge=0, le=10**13, description="minor units")
+    currency: Currency
+    discount_codes: list[Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
+
+
+class _Base(Strict):
+    id: Id
+    occurred_at: AwareDatetime
+
+
+class CartUpdated(_Base):
+    type: Literal["cart.updated"]
+    cart: CartSnapshot
+    contact: ContactIn | None = None
+
+
+class CheckoutStarted(_Base):
+    type: Literal["checkout.started"]
+    cart: CartRef
+    contact: ContactIn | None = None
+
+
+class ContactIdentified(_Base):
+    type: Literal["contact.identified"]
+    contact: ContactIn
+    cart: CartRef | None = None
+
+
+class OrderPlaced(_Base):
+    type: Literal["order.placed"]
+    order: OrderIn
+    contact: ContactIn | None = None
+
+
+class CartCleared(_Base):
+    type: Literal["cart.cleared"]
+    cart: CartRef
+
+
+EventIn = Annotated[
+    CartUpdated | CheckoutStarted | ContactIdentified | OrderPlaced | CartCleared,
+    Field(discriminator="type"),
+]
+EVENT_TYPES = ("cart.updated", "checkout.started", "contact.identified", "order.placed",
+               "cart.cleared")
+
+
+class EventBatch(Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+event_adapter: TypeAdapter[EventIn] = TypeAdapter(EventIn)
+batch_adapter: TypeAdapter[list[EventIn]] = TypeAdapter(
+    Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
+)
+
+
+class EventResult(BaseModel):
+    id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class IngestResponse(BaseModel):
+    accepted: int
+    duplicates: int
+    results: list[EventResult]

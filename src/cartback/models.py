@@ -1,0 +1,31 @@
+"""Every table, registered on ``Base.metadata``: for migrations, tests and the app."""
+
+from cartback.carts.models import Cart, Order, TimelineEntry
+from cartback.contacts.models import Consent, Contact, Suppression
+from cartback.core.db import Base
+from cartback.flows.models import Enrollment, Flow
+from cartback.ingest.models import Event
+from cartback.messages.models import Message
+from cartback.queue.models import Job
+from cartback.stores.models import ApiKey, InstanceSetting, Store
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Cart",
+    "Consent",
+    "Contact",
+    "Enrollment",
+    "Event",
+    "Flow",
+    "InstanceSetting",
+    "Job",
+    "Message",
+    "Order",
+    "Store",
+    "Suppression",
+    "TimelineEntry",
+    "metadata",
+]

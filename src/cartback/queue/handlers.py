@@ -1,0 +1,100 @@
+"""The contract between the queue and the code that does the work.
+
+A domain registers one :data:`Handler` per job kind. The worker calls it with a
+fresh session and the :class:`ClaimedJob`; the handler does its work in that
+session and returns ``None`` (done: the job row is deleted in the same
+transaction) or a :class:`Reschedule` (run me again later, also in the same
+transaction). Raising means "failed, retry with backoff".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, overload
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job as the worker hands it to a handler.
+
+    ``attempts`` counts this run (1 on the first). ``due_at`` is when the job
+    was due before it was claimed (its run_at then), for lag metrics.
+    """
+
+    id: int
+    store_id: str
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Reschedule:
+    """A handler's "not now, run me again at ``run_at``" (a deferral).
+
+    ``reason`` is kept in the job's ``last_error`` so people can see why it
+    waits. With ``count_attempt=False`` (quiet hours, a frequency cap) the run
+    does not count towards ``max_attempts``; with ``True`` (a provider asked us
+    to come back) it does, and the job fails once the attempts are used up.
+    """
+
+    run_at: datetime
+    reason: str
+    count_attempt: bool = False
+
+
+Handler = Callable[[Session, ClaimedJob], Reschedule | None]
+
+
+class Registry:
+    """Handlers by job kind.
+
+    >>> registry = Registry()
+    >>> @registry.register("cart.check_abandoned")
+    ... def check(session, job):
+    ...     return None
+    >>> registry.get("cart.check_abandoned") is check
+    True
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    @overload
+    def register(self, kind: str, handler: Handler) -> Handler: ...
+
+    @overload
+    def register(self, kind: str, handler: None = None) -> Callable[[Handler], Handler]: ...
+
+    def register(
+        self, kind: str, handler: Handler | None = None
+    ) -> Handler | Callable[[Handler], Handler]:
+        """Register ``handler`` for ``kind``; without a handler, return a decorator."""
+        if handler is None:
+
+            def decorator(func: Handler) -> Handler:
+                self._add(kind, func)
+                return func
+
+            return decorator
+        self._add(kind, handler)
+        return handler
+
+    def get(self, kind: str) -> Handler | None:
+        return self._handlers.get(kind)
+
+    def kinds(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def _add(self, kind: str, handler: Handler) -> None:
+        if kind in self._handlers:
+            # Two handlers for one kind is a wiring bug; fail at startup, not at 3 a.m.
+            raise ValueError(f"a handler for job kind {kind!r} is already registered")
+        self._handlers[kind] = handler

@@ -1,0 +1,364 @@
+"""Every statement the queue runs, by name, in one place.
+
+procrastinate's ``queries.sql`` is the model: one named statement per step of a
+job's life, so a reader (or a DBA with ``pg_stat_statements``) can match each
+statement to the transition it makes (see the state diagram in ``models.py``).
+
+The claim is the hot path (performance.md B4, M5-M7). On PostgreSQL it is one
+round trip::
+
+    WITH due AS MATERIALIZED (
+        SELECT id, run_at FROM jobs
+        WHERE status IN ('pending', 'running') AND run_at <= :now
+        ORDER BY run_at LIMIT :limit
+        FOR UPDATE SKIP LOCKED)
+    UPDATE jobs SET status = 'running', run_at = :lease_end,
+                    attempts = attempts + 1, worker_id = :worker_id
+    FROM due WHERE jobs.id = due.id
+    RETURNING jobs.id, ..., due.run_at AS due_at
+
+(a ``CTE MATERIALIZED`` rather than ``WHERE id IN (SELECT ...)`` so that the
+locking subquery runs exactly once whatever plan the planner picks). SQLite has
+one writer and the session already holds it (``BEGIN IMMEDIATE``), so there a
+SELECT of the due ids followed by an UPDATE of those ids is just as safe; two
+statements because SQLite's RETURNING cannot return the old ``run_at``.
+
+A job whose attempts are used up (a worker crashed on its last attempt, so
+its lease ran out) is turned to ``failed`` by the same statement instead of
+being run again; those rows come back in :attr:`ClaimBatch.given_up`.
+
+Predicates on ``status`` are written as the literal SQL of the partial index
+``ix_jobs_due`` so that both planners can prove the index applies (a bound
+parameter would hide the values from PostgreSQL's generic plans).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cartback.core.db import UTCDateTime, is_sqlite
+from cartback.queue.handlers import ClaimedJob
+from cartback.queue.models import Job, JobStatus
+
+JOBS = cast(Table, Job.__table__)
+
+# Same text as the partial index's WHERE (models.py), see the module docstring.
+CLAIMABLE = text("jobs.status IN ('pending', 'running')")
+
+LEASE_EXPIRED_ERROR = "lease expired on the last attempt"
+
+
+@dataclass(frozen=True)
+class ClaimBatch:
+    """What one claim took: jobs to run, and jobs it gave up on (now failed)."""
+
+    jobs: list[ClaimedJob]
+    given_up: list[ClaimedJob]
+
+
+def _when(value: datetime) -> ColumnElement[datetime]:
+    # A typed literal, so SQLite gets the same naive-UTC text as the column.
+    return literal(value, UTCDateTime())
+
+
+def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:
+    condition = and_(CLAIMABLE, JOBS.c.run_at <= _when(now))
+    if kinds is not None:
+        condition = and_(condition, JOBS.c.kind.in_(sorted(kinds)))
+    return condition
+
+
+def _select_due(now: datetime, limit: int, kinds: Collection[str] | None) -> Select[Any]:
+    return (
+        select(JOBS.c.id, JOBS.c.run_at)
+        .where(_due(now, kinds))
+        .order_by(JOBS.c.run_at)
+        .limit(limit)
+    )
+
+
+def _claim_values(now: datetime, lease_end: datetime, worker_id: str) -> dict[str, Any]:
+    exhausted = JOBS.c.attempts >= JOBS.c.max_attempts
+    # SET expressions all see the row as it was before the UPDATE.
+    return {
+        "status": case((exhausted, JobStatus.FAILED.value), else_=JobStatus.RUNNING.value),
+        "run_at": case((exhausted, _when(now)), else_=_when(lease_end)),
+        "attempts": case((exhausted, JOBS.c.attempts), else_=JOBS.c.attempts + 1),
+        "worker_id": case((exhausted, JOBS.c.worker_id), else_=literal(worker_id)),
+        "last_error": case(
+            (and_(exhausted, JOBS.c.status == JobStatus.RUNNING.value), LEASE_EXPIRED_ERROR),
+            else_=JOBS.c.last_error,
+        ),
+    }
+
+
+_RETURNED = (
+    JOBS.c.id,
+    JOBS.c.store_id,
+    JOBS.c.kind,
+    JOBS.c.key,
+    JOBS.c.payload,
+    JOBS.c.attempts,
+    JOBS.c.max_attempts,
+    JOBS.c.status,
+)
+
+
+def claim_statement_postgresql(
+    *, now: datetime, lease_end: datetime, limit: int, worker_id: str, kinds: Collection[str] | None
+) -> Update:
+    """``claim`` on PostgreSQL: one statement (see the module docstring)."""
+    due = (
+        _select_due(now, limit, kinds)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
+    )
+    return (
+        update(JOBS)
+        .where(JOBS.c.id == due.c.id)
+        .values(_claim_values(now, lease_end, worker_id))
+        .returning(*_RETURNED, due.c.run_at.label("due_at"))
+    )
+
+
+def claim_batch(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    worker_id: str,
+    kinds: Collection[str] | None = None,
+) -> ClaimBatch:
+    """Claim up to ``limit`` due jobs, oldest due first; their run_at becomes now + lease."""
+    lease_end = now + lease
+    if is_sqlite(session):
+        rows = _claim_sqlite(session, now, lease_end, limit, worker_id, kinds)
+    else:
+        stmt = claim_statement_postgresql(
+            now=now, lease_end=lease_end, limit=limit, worker_id=worker_id, kinds=kinds
+        )
+        rows = [dict(row) for row in session.execute(stmt).mappings()]
+    rows.sort(key=lambda row: (row["due_at"], row["id"]))
+    jobs = [_claimed(row) for row in rows if row["status"] == JobStatus.RUNNING]
+    given_up = [_claimed(row) for row in rows if row["status"] == JobStatus.FAILED]
+    return ClaimBatch(jobs=jobs, given_up=given_up)
+
+
+def claim(
+    session: Session,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    worker_id: str,
+    kinds: Collection[str] | None = None,
+) -> list[ClaimedJob]:
+    """Like :func:`claim_batch`, returning only the jobs to run."""
+    return claim_batch(
+        session, now=now, lease=lease, limit=limit, worker_id=worker_id, kinds=kinds
+    ).jobs
+
+
+def _claim_sqlite(
+    session: Session,
+    now: datetime,
+    lease_end: datetime,
+    limit: int,
+    worker_id: str,
+    kinds: Collection[str] | None,
+) -> list[dict[str, Any]]:
+    found = session.execute(_select_due(now, limit, kinds))
+    due_at: dict[int, datetime] = {row.id: row.run_at for row in found}
+    if not due_at:
+        return []
+    stmt = (
+        update(JOBS)
+        .where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
+        .values(_claim_values(now, lease_end, worker_id))
+        .returning(*_RETURNED)
+    )
+    rows = session.execute(stmt, {"ids": list(due_at)}).mappings()
+    return [{**row, "due_at": due_at[row["id"]]} for row in rows]
+
+
+def _claimed(row: Any) -> ClaimedJob:
+    return ClaimedJob(
+        id=row["id"],
+        store_id=row["store_id"],
+        kind=row["kind"],
+        key=row["key"],
+        payload=row["payload"] or {},
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        due_at=row["due_at"],
+    )
+
+
+# --- settling a claimed job (all guarded by the lease) ---------------------------
+
+
+def _leased(job: ClaimedJob, worker_id: str) -> ColumnElement[bool]:
+    # The job is still ours only if nobody re-claimed it after our lease ran out:
+    # a re-claim changes worker_id or bumps attempts.
+    return and_(
+        JOBS.c.id == job.id,
+        JOBS.c.status == JobStatus.RUNNING.value,
+        JOBS.c.worker_id == worker_id,
+        JOBS.c.attempts == job.attempts,
+    )
+
+
+def finish(session: Session, job: ClaimedJob, *, worker_id: str) -> bool:
+    """running -> (deleted). False if the lease was lost (nothing deleted)."""
+    result = session.execute(delete(JOBS).where(_leased(job, worker_id)))
+    return _changed(result)
+
+
+def reschedule(
+    session: Session,
+    job: ClaimedJob,
+    *,
+    worker_id: str,
+    run_at: datetime,
+    attempts: int,
+    reason: str,
+) -> bool:
+    """running -> pending at ``run_at`` (a deferral or a retry)."""
+    stmt = (
+        update(JOBS)
+        .where(_leased(job, worker_id))
+        .values(
+            status=JobStatus.PENDING.value,
+            run_at=run_at,
+            attempts=attempts,
+            worker_id=None,
+            last_error=reason,
+        )
+    )
+    return _changed(session.execute(stmt))
+
+
+def fail(session: Session, job: ClaimedJob, *, worker_id: str, now: datetime, error: str) -> bool:
+    """running -> failed. A failed job's run_at is when it failed (pruning uses it)."""
+    stmt = (
+        update(JOBS)
+        .where(_leased(job, worker_id))
+        .values(status=JobStatus.FAILED.value, run_at=now, last_error=error)
+    )
+    return _changed(session.execute(stmt))
+
+
+def _changed(result: Any) -> bool:
+    return _rowcount(result) == 1
+
+
+def _rowcount(result: Any) -> int:
+    # session.execute() is typed as Result; DML gives a CursorResult with rowcount.
+    return int(result.rowcount)
+
+
+# --- what domain code calls (service.py) -------------------------------------
+
+
+def insert_job(session: Session, values: dict[str, Any], *, replace: bool) -> None:
+    """INSERT ... ON CONFLICT (store_id, key) DO NOTHING, or DO UPDATE unless running."""
+    insert = sqlite.insert if is_sqlite(session) else postgresql.insert
+    stmt = insert(JOBS).values(values)
+    target = [JOBS.c.store_id, JOBS.c.key]
+    if not replace:
+        session.execute(stmt.on_conflict_do_nothing(index_elements=target))
+        return
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=target,
+            set_={
+                "run_at": stmt.excluded.run_at,
+                "payload": stmt.excluded.payload,
+                "status": JobStatus.PENDING.value,
+                "attempts": 0,
+                "worker_id": None,
+                "last_error": None,
+            },
+            # A running job is left alone: see service.enqueue.
+            where=JOBS.c.status != JobStatus.RUNNING.value,
+        )
+    )
+
+
+def delete_pending(session: Session, *, store_id: str, key: str) -> bool:
+    stmt = delete(JOBS).where(
+        JOBS.c.store_id == store_id,
+        JOBS.c.key == key,
+        JOBS.c.status == JobStatus.PENDING.value,
+    )
+    return _changed(session.execute(stmt))
+
+
+def count_due(session: Session, *, now: datetime) -> int:
+    return session.execute(select(func.count()).where(_due(now, None))).scalar_one()
+
+
+def min_due(session: Session, *, now: datetime) -> datetime | None:
+    stmt = select(func.min(JOBS.c.run_at)).where(_due(now, None))
+    oldest: datetime | None = session.execute(stmt).scalar_one()
+    return oldest
+
+
+def delete_failed(session: Session, *, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` failed jobs that failed before ``before``, oldest first.
+
+    Not index-bounded (failed rows are outside ix_jobs_due): it reads the failed
+    rows, which pruning keeps few. Bounded by ``limit`` per call.
+    """
+    doomed = (
+        select(JOBS.c.id)
+        .where(JOBS.c.status == JobStatus.FAILED.value, JOBS.c.run_at < _when(before))
+        .order_by(JOBS.c.run_at)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = session.execute(delete(JOBS).where(JOBS.c.id.in_(doomed)))
+    return _rowcount(result)
+
+
+def explain(session: Session, statement: str, *, now: datetime, limit: int = 50) -> list[str]:
+    """The database's plan for one of the index-bounded reads, one line per row.
+
+    ``statement`` is ``"claim"`` (the claim's due-scan), ``"due_count"`` or
+    ``"oldest_due"``. Used by the tests that hold those reads to ix_jobs_due.
+    """
+    stmts: dict[str, Select[Any]] = {
+        "claim": _select_due(now, limit, None),
+        "due_count": select(func.count()).where(_due(now, None)),
+        "oldest_due": select(func.min(JOBS.c.run_at)).where(_due(now, None)),
+    }
+    stmt = stmts[statement]
+    if statement == "claim" and not is_sqlite(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    compiled = stmt.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
+    prefix = "EXPLAIN QUERY PLAN " if is_sqlite(session) else "EXPLAIN "
+    rows = session.execute(text(prefix + str(compiled))).all()
+    return [str(row[-1]) for row in rows]

@@ -1,0 +1,297 @@
+"""The worker: claim a batch of due jobs, run each in its own transaction.
+
+One claim takes up to ``batch_size`` jobs in one short transaction (batches of
+10-100 are what make the claim cheap: performance.md B4, E.4), then the jobs
+run on a small thread pool, each with its own session:
+
+- the handler returns ``None``: the job row is deleted in the handler's
+  transaction, which then commits -- the work and "done" commit together;
+- it returns a :class:`Reschedule`: the row goes back to pending at its
+  ``run_at``, again in the handler's transaction;
+- it raises: the handler's work is rolled back and, in a fresh transaction,
+  the job goes back to pending after a backoff, or to failed once its
+  attempts are used up;
+- the worker dies: nothing is committed, the job's run_at is its lease end,
+  and another worker claims it once the lease runs out.
+
+Every settling statement is guarded by the lease (status running, this worker,
+this attempt): if the lease ran out and someone else took the job, the late
+worker's work is rolled back instead of committed (``job.lease_lost``). A
+handler that committed midway (the email send records its intent first) has
+already committed that part; the send's own bookkeeping makes a second run
+harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from types import TracebackType
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from cartback.core.clock import Clock
+from cartback.core.db import transaction
+from cartback.queue import queries
+from cartback.queue.backoff import backoff
+from cartback.queue.handlers import ClaimedJob, Handler, Registry, Reschedule
+
+__all__ = ["ClaimedJob", "Handler", "Outcome", "Registry", "Reschedule", "Worker", "WorkerStats"]
+
+logger = logging.getLogger("cartback.queue")
+
+# Enough to tell one failure from another on a dashboard; a traceback belongs in
+# the logs of the code that raised, not in a table row.
+MAX_ERROR_LENGTH = 500
+_URL_CREDENTIALS = re.compile(r"(\w+://)[^/\s:@]+(:[^/\s@]*)?@")
+_SECRET_PAIRS = re.compile(r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key)=\S+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+
+
+class Outcome(StrEnum):
+    DONE = "done"
+    RESCHEDULED = "rescheduled"
+    RETRIED = "retried"
+    FAILED = "failed"
+    LEASE_LOST = "lease_lost"
+
+
+@dataclass
+class WorkerStats:
+    """Counters the app turns into metrics (subclass and override :meth:`observe`).
+
+    Thread-safe. ``claimed`` counts jobs taken to run; every run ends in exactly
+    one outcome. Jobs a claim gave up on (lease expired on the last attempt)
+    count as ``failed`` without being claimed.
+    """
+
+    claimed: int = 0
+    done: int = 0
+    rescheduled: int = 0
+    retried: int = 0
+    failed: int = 0
+    lease_lost: int = 0
+    seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record_claimed(self, count: int) -> None:
+        with self._lock:
+            self.claimed += count
+
+    def observe(self, *, kind: str, outcome: Outcome, seconds: float) -> None:
+        """One job ended with ``outcome`` after ``seconds`` (0 when it never ran)."""
+        with self._lock:
+            setattr(self, outcome.value, getattr(self, outcome.value) + 1)
+            self.seconds += seconds
+
+
+def short_error(exc: BaseException) -> str:
+    """A one-line description of ``exc`` fit for a table row and a log line.
+
+    >>> short_error(ValueError("bad postgresql://app:hunter2@db/x for ann@example.com"))
+    'ValueError: bad postgresql://***@db/x for ***@***'
+    """
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
+    text = _SECRET_PAIRS.sub(r"\1=***", text)
+    text = _EMAIL.sub("***@***", text)
+    return text[:MAX_ERROR_LENGTH]
+
+
+class Worker:
+    """Runs due jobs with the handlers in ``registry``.
+
+    ``lease`` must be longer than any handler runs; a handler still running when
+    its lease ends may be run a second time by another worker.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: sessionmaker[Session],
+        registry: Registry,
+        clock: Clock,
+        *,
+        worker_id: str | None = None,
+        batch_size: int = 50,
+        concurrency: int = 4,
+        lease: timedelta = timedelta(minutes=5),
+        poll_interval: float = 1.0,
+        stats: WorkerStats | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1:
+            raise ValueError("batch_size and concurrency must be at least 1")
+        self.sessionmaker = sessionmaker
+        self.registry = registry
+        self.clock = clock
+        self.worker_id = worker_id or f"w-{uuid.uuid4().hex[:12]}"
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.stats = stats or WorkerStats()
+        self._rng = rng or random.Random()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the thread pool (after the jobs in hand finish)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set; the jobs in hand finish first."""
+        logger.info("worker.started", extra={"worker_id": self.worker_id})
+        try:
+            while not stop.is_set():
+                try:
+                    handled = self.run_once()
+                except Exception as exc:  # the database went away: keep polling
+                    logger.error(
+                        "worker.claim_failed",
+                        extra={"worker_id": self.worker_id, "error": short_error(exc)},
+                    )
+                    handled = 0
+                if handled == 0:
+                    # The poll interval, in real seconds; due times come from the clock.
+                    stop.wait(self.poll_interval)
+        finally:
+            self.close()
+            logger.info("worker.stopped", extra={"worker_id": self.worker_id})
+
+    def run_once(self) -> int:
+        """Claim one batch and run it; returns how many jobs it settled."""
+        with transaction(self.sessionmaker) as session:
+            batch = queries.claim_batch(
+                session,
+                now=self.clock.now(),
+                lease=self.lease,
+                limit=self.batch_size,
+                worker_id=self.worker_id,
+            )
+        for job in batch.given_up:
+            self._log_failed(job, queries.LEASE_EXPIRED_ERROR)
+            self.stats.observe(kind=job.kind, outcome=Outcome.FAILED, seconds=0.0)
+        self.stats.record_claimed(len(batch.jobs))
+        if self.concurrency == 1 or len(batch.jobs) == 1:
+            for job in batch.jobs:
+                self._run_job(job)
+        else:
+            list(self._executor().map(self._run_job, batch.jobs))
+        return len(batch.jobs) + len(batch.given_up)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.worker_id)
+        return self._pool
+
+    def _run_job(self, job: ClaimedJob) -> None:
+        started = time.perf_counter()
+        try:
+            outcome = self._settle(job)
+        except Exception as exc:  # settling itself failed: the lease will rescue the job
+            logger.error("job.settle_failed", extra=self._fields(job, error=short_error(exc)))
+            return
+        self.stats.observe(kind=job.kind, outcome=outcome, seconds=time.perf_counter() - started)
+
+    def _settle(self, job: ClaimedJob) -> Outcome:
+        handler = self.registry.get(job.kind)
+        with self.sessionmaker() as session:
+            if handler is None:
+                return self._fail(session, job, f"no handler for kind {job.kind}")
+            try:
+                result = handler(session, job)
+                outcome = self._record(session, job, result)
+                if outcome is Outcome.LEASE_LOST:
+                    session.rollback()
+                    logger.warning("job.lease_lost", extra=self._fields(job))
+                    return outcome
+                session.commit()
+                return outcome
+            except Exception as exc:
+                session.rollback()
+                return self._after_error(session, job, exc)
+
+    def _record(self, session: Session, job: ClaimedJob, result: Reschedule | None) -> Outcome:
+        if result is None:
+            done = queries.finish(session, job, worker_id=self.worker_id)
+            return Outcome.DONE if done else Outcome.LEASE_LOST
+        if result.count_attempt and job.attempts >= job.max_attempts:
+            error = f"deferred with no attempts left: {result.reason}"
+            failed = queries.fail(
+                session, job, worker_id=self.worker_id, now=self.clock.now(), error=error
+            )
+            if failed:
+                self._log_failed(job, error)
+            return Outcome.FAILED if failed else Outcome.LEASE_LOST
+        moved = queries.reschedule(
+            session,
+            job,
+            worker_id=self.worker_id,
+            run_at=result.run_at,
+            attempts=job.attempts if result.count_attempt else job.attempts - 1,
+            reason=result.reason[:MAX_ERROR_LENGTH],
+        )
+        return Outcome.RESCHEDULED if moved else Outcome.LEASE_LOST
+
+    def _after_error(self, session: Session, job: ClaimedJob, exc: Exception) -> Outcome:
+        error = short_error(exc)
+        if job.attempts >= job.max_attempts:
+            return self._fail(session, job, error)
+        run_at = self.clock.now() + backoff(job.attempts, rng=self._rng)
+        moved = queries.reschedule(
+            session,
+            job,
+            worker_id=self.worker_id,
+            run_at=run_at,
+            attempts=job.attempts,
+            reason=error,
+        )
+        session.commit()
+        if not moved:
+            return Outcome.LEASE_LOST
+        logger.warning("job.retry", extra=self._fields(job, error=error, run_at=run_at.isoformat()))
+        return Outcome.RETRIED
+
+    def _fail(self, session: Session, job: ClaimedJob, error: str) -> Outcome:
+        failed = queries.fail(
+            session, job, worker_id=self.worker_id, now=self.clock.now(), error=error
+        )
+        session.commit()
+        if not failed:
+            return Outcome.LEASE_LOST
+        self._log_failed(job, error)
+        return Outcome.FAILED
+
+    def _log_failed(self, job: ClaimedJob, error: str) -> None:
+        logger.error("job.failed", extra=self._fields(job, error=error))
+
+    def _fields(self, job: ClaimedJob, **more: object) -> dict[str, object]:
+        return {
+            "worker_id": self.worker_id,
+            "job_id": job.id,
+            "job_kind": job.kind,
+            "store_id": job.store_id,
+            "attempts": job.attempts,
+            "max_attempts": job.max_attempts,
+            **more,
+        }

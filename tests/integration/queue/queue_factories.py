@@ -1,0 +1,59 @@
+"""Deterministic factories for the queue's integration tests."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cartback.core.clock import ManualClock
+from cartback.core.db import transaction
+from cartback.queue import Job, enqueue
+
+START = datetime.fromisoformat("2026-01-05T09:00:00+00:00")
+STORE = "st_test"
+
+
+def backend() -> str:
+    name = os.environ.get("CARTBACK_TEST_DB", "sqlite")
+    if name not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(f"CARTBACK_TEST_DB must be sqlite or postgresql, not {name!r}")
+    return name
+
+
+def add_job(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    key: str,
+    *,
+    due_in: timedelta = timedelta(0),
+    kind: str = "test.job",
+    payload: dict[str, Any] | None = None,
+    max_attempts: int = 10,
+) -> None:
+    """Enqueue one job (committed) due ``due_in`` from the clock's now."""
+    with transaction(sessions) as session:
+        enqueue(
+            session,
+            store_id=STORE,
+            kind=kind,
+            key=key,
+            run_at=clock.now() + due_in,
+            payload=payload,
+            max_attempts=max_attempts,
+            now=clock.now(),
+        )
+
+
+def get_job(sessions: sessionmaker[Session], key: str) -> Job | None:
+    with sessions() as session:
+        return session.scalars(select(Job).where(Job.store_id == STORE, Job.key == key)).first()
+
+
+def all_keys(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(Job.key).order_by(Job.key)))
