@@ -66,8 +66,10 @@ def get_by_external_id(session: Session, store_id: str, external_id: str) -> Car
 
 
 def get_or_create(
-    session: Session, *, store_id: str, external_id: str, currency: str, now: datetime
+    session: Session, *, store_id: str, external_id: str, currency: str, at: datetime,
+    now: datetime,
 ) -> tuple[Cart, bool]:
+    """The store's cart by its id, created on first sight with activity at ``at``."""
     cart = get_by_external_id(session, store_id, external_id)
     if cart is not None:
         return cart, False
@@ -84,7 +86,7 @@ def get_or_create(
             "item_count": 0,
             "stage": CartStage.CART,
             "status": CartStatus.ACTIVE,
-            "last_activity_at": now,
+            "last_activity_at": min(at, now),  # a clock ahead of ours is not the future
             "reminders_sent": 0,
             "created_at": now,
             "updated_at": now,
@@ -101,7 +103,8 @@ def apply_snapshot(
 ) -> SnapshotResult:
     """Apply a full cart snapshot unless a newer one was applied already."""
     cart, created = get_or_create(
-        session, store_id=store_id, external_id=snap.external_id, currency=snap.currency, now=now
+        session, store_id=store_id, external_id=snap.external_id, currency=snap.currency,
+        at=snap.occurred_at, now=now,
     )
     if cart.status in (CartStatus.PURCHASED, CartStatus.RECOVERED):
         return SnapshotResult(cart, Change.CLOSED)
@@ -133,7 +136,7 @@ def touch(
     """Record shopper activity at ``at``; (re)arm the abandonment check. True if it reopened."""
     reopened = cart.status in (CartStatus.ABANDONED, CartStatus.EXPIRED, CartStatus.CLEARED)
     if at > cart.last_activity_at:
-        cart.last_activity_at = at
+        cart.last_activity_at = min(at, now)
     cart.status = CartStatus.ACTIVE
     cart.abandoned_at = None
     cart.closed_at = None

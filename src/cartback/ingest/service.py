@@ -127,7 +127,8 @@ class _Applier:
     def _checkout_started(self, event: CheckoutStarted, contact: Contact | None) -> None:
         cart, _ = carts.get_or_create(self.session, store_id=self.store_id,
                                       external_id=event.cart.id,
-                                      currency=self.settings.currency, now=self.now)
+                                      currency=self.settings.currency,
+                                      at=event.occurred_at, now=self.now)
         if contact is not None:
             carts.attach_contact(self.session, cart, contact)
         self._note(cart, event)

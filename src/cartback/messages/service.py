@@ -40,6 +40,9 @@ from cartback.stores.schemas import StoreSettings
 
 log = logging.getLogger("cartback.messages")
 
+# Failures after the provider may already have accepted the message.
+OUTCOME_UNKNOWN_CODES = frozenset({"smtp.data_lost"})
+
 # A temporary failure is retried this many times before the message is given up as failed.
 MAX_SEND_ATTEMPTS = 8
 
@@ -156,6 +159,10 @@ def send_email_step(
     try:
         result = channel.send(email)
     except TransientSendError as exc:
+        if exc.code in OUTCOME_UNKNOWN_CODES:  # the server may have it: never resend
+            set_status(session, message, MessageStatus.UNKNOWN, now=now, code=exc.code,
+                       reason=exc.reason)
+            return SendOutcome(Outcome.UNKNOWN, message)
         return _temporary_failure(session, message, exc, now)
     except PermanentSendError as exc:
         set_status(session, message, MessageStatus.FAILED, now=now, code=exc.code,
