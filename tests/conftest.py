@@ -85,8 +85,9 @@ def runtime(settings: Settings, clock: ManualClock) -> Iterator[Runtime]:
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    with TestClient(create_app(runtime), raise_server_exceptions=False,
-                    base_url="http://cartback.test") as c:
+    with TestClient(
+        create_app(runtime), raise_server_exceptions=False, base_url="http://cartback.test"
+    ) as c:
         yield c
 
 

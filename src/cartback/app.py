@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,19 +15,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cartback import migrations
 from cartback.api.app import build_api
+from cartback.carts import jobs as cart_jobs
 from cartback.channels import EmailChannel, OutboxChannel, SmtpChannel
 from cartback.channels.breaker import CircuitBreaker
 from cartback.content import EmailRenderer
 from cartback.core.clock import Clock, SystemClock
 from cartback.core.db import make_engine, make_sessionmaker, transaction
+from cartback.core.metrics import JOBS
+from cartback.core.services import Services
 from cartback.core.signing import Signer
 from cartback.core.writer import GroupCommitWriter
 from cartback.flows import jobs as flow_jobs
-from cartback.carts import jobs as cart_jobs
 from cartback.ingest import jobs as ingest_jobs
-from cartback.core.services import Services
 from cartback.messages.service import Links
-from cartback.queue import Registry, Worker
+from cartback.queue import Registry, Worker, WorkerStats
 from cartback.settings import Settings
 from cartback.stores.schemas import StoreSettings
 from cartback.stores.service import instance_secret
@@ -81,6 +82,7 @@ class Runtime:
             "poll_interval": self.settings.poll_interval,
         }
         options.update(overrides)
+        options.setdefault("stats", _CountingStats())
         return Worker(self.sessions, self.registry, self.clock, **options)
 
     def close(self) -> None:
@@ -91,6 +93,14 @@ class Runtime:
         self.engine.dispose()
 
 
+class _CountingStats(WorkerStats):
+    """Worker counters, also exported to Prometheus."""
+
+    def observe(self, *, kind: str, outcome: Any, seconds: float) -> None:
+        super().observe(kind=kind, outcome=outcome, seconds=seconds)
+        JOBS.labels(kind, str(outcome)).inc()
+
+
 def build_runtime(
     settings: Settings, clock: Clock | None = None, *, migrate: bool = True
 ) -> Runtime:
@@ -99,7 +109,9 @@ def build_runtime(
         migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    secret = settings.secret_key.get_secret_value() if settings.secret_key else _stored_secret(sessions)
+    secret = (
+        settings.secret_key.get_secret_value() if settings.secret_key else _stored_secret(sessions)
+    )
     signer = Signer(secret)
     outbox = OutboxChannel(directory=Path(settings.outbox_dir), clock=clock)
     runtime = Runtime(

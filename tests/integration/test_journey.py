@@ -23,7 +23,6 @@ from support.factories import (
     item,
     order_placed,
     post_events,
-    run_due,
 )
 from support.smtp import SmtpSink
 
@@ -70,14 +69,24 @@ def link(message: EmailMessage, path: str) -> str:
 
 
 def test_left_cart_gets_three_timed_reminders_then_the_journey_completes(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     start = clock.now()
-    post_events(client, smtp_store, cart_updated(at=start, items=[
-        item("TEE-1", price=1999, quantity=2, name="Linen shirt"),
-        item("CAP-9", price=1500, name="Wool cap"),
-    ]))
+    post_events(
+        client,
+        smtp_store,
+        cart_updated(
+            at=start,
+            items=[
+                item("TEE-1", price=1999, quantity=2, name="Linen shirt"),
+                item("CAP-9", price=1500, name="Wool cap"),
+            ],
+        ),
+    )
 
     advance(runtime, clock, 29 * MINUTE)
     assert cart(client, smtp_store)["status"] == "active"
@@ -122,7 +131,10 @@ def test_left_cart_gets_three_timed_reminders_then_the_journey_completes(
 
 
 def test_an_order_stops_the_journey_and_counts_as_recovered(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     start = clock.now()
@@ -139,10 +151,16 @@ def test_an_order_stops_the_journey_and_counts_as_recovered(
     assert body["status"] == "recovered"
     assert body["journeys"][0]["status"] == "exited"
     assert body["journeys"][0]["exit_reason"] == "purchased"
-    assert body["orders"] == [{
-        "id": "order-1", "total": 1999, "currency": "USD", "recovered": True,
-        "discount_codes": [], "placed_at": body["orders"][0]["placed_at"],
-    }]
+    assert body["orders"] == [
+        {
+            "id": "order-1",
+            "total": 1999,
+            "currency": "USD",
+            "recovered": True,
+            "discount_codes": [],
+            "placed_at": body["orders"][0]["placed_at"],
+        }
+    ]
     stats = client.get("/v1/stats", headers=smtp_store.auth).json()
     assert stats["carts_abandoned"] == 1
     assert stats["carts_recovered"] == 1
@@ -152,7 +170,10 @@ def test_an_order_stops_the_journey_and_counts_as_recovered(
 
 
 def test_an_order_before_any_reminder_is_a_purchase_not_a_recovery(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
@@ -169,21 +190,30 @@ def test_an_order_before_any_reminder_is_a_purchase_not_a_recovery(
 
 
 def test_an_order_by_the_same_contact_without_cart_id_is_matched_within_the_window(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
     advance(runtime, clock, 90 * MINUTE)
     assert len(smtp_sink.received) == 1
-    post_events(client, smtp_store, order_placed(at=clock.now(), cart_id=None,
-                                                 email="ANN@example.com", total=2500))
+    post_events(
+        client,
+        smtp_store,
+        order_placed(at=clock.now(), cart_id=None, email="ANN@example.com", total=2500),
+    )
     advance(runtime, clock, 100 * HOUR)
     assert len(smtp_sink.received) == 1
     assert cart(client, smtp_store)["status"] == "recovered"
 
 
 def test_activity_before_the_threshold_postpones_abandonment(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
     advance(runtime, clock, 20 * MINUTE)
@@ -197,7 +227,10 @@ def test_activity_before_the_threshold_postpones_abandonment(
 
 
 def test_a_changed_cart_ends_the_journey_and_a_later_abandonment_starts_a_new_one(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
@@ -216,14 +249,20 @@ def test_a_changed_cart_ends_the_journey_and_a_later_abandonment_starts_a_new_on
 
 
 def test_one_shopper_gets_one_stream_the_newer_cart_replaces_the_older(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     post_events(client, smtp_store, cart_updated("phone-cart", at=clock.now()))
     advance(runtime, clock, 90 * MINUTE)
     assert len(smtp_sink.received) == 1
-    post_events(client, smtp_store, cart_updated("laptop-cart", at=clock.now(),
-                                                 items=[item("BAG-2", price=8000)]))
+    post_events(
+        client,
+        smtp_store,
+        cart_updated("laptop-cart", at=clock.now(), items=[item("BAG-2", price=8000)]),
+    )
     advance(runtime, clock, 30 * MINUTE)  # the laptop cart is abandoned too
     older = cart(client, smtp_store, "phone-cart")
     assert older["journeys"][0]["status"] == "exited"
@@ -238,7 +277,9 @@ def test_one_shopper_gets_one_stream_the_newer_cart_replaces_the_older(
 
 
 def test_an_older_snapshot_never_overwrites_a_newer_one(
-    client: TestClient, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
 ) -> None:
     newer = cart_updated(at=clock.now(), items=[item(quantity=5)])
     older = cart_updated(at=clock.now() - 10 * MINUTE, items=[item(quantity=1)])
@@ -250,33 +291,54 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(
 
 
 def test_the_same_event_id_is_applied_once(
-    client: TestClient, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
 ) -> None:
     event = cart_updated(at=clock.now(), event_id="evt-same")
     first = post_events(client, smtp_store, event)
     second = post_events(client, smtp_store, event)
     assert first["accepted"] == 1 and second == {
-        "accepted": 0, "duplicates": 1, "results": [{"id": "evt-same", "status": "duplicate"}],
+        "accepted": 0,
+        "duplicates": 1,
+        "results": [{"id": "evt-same", "status": "duplicate"}],
     }
     assert kinds(cart(client, smtp_store)) == ["event.cart.updated"]
 
 
 def test_entry_filters_keep_small_carts_out(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     from cartback.flows.definition import FlowDefinition
     from cartback.flows.service import set_flow
 
     with transaction(runtime.sessions) as session:
-        set_flow(session, store_id=smtp_store.id, now=clock.now(),
-                 definition=FlowDefinition.model_validate({
-                     "name": "Big carts", "entry": {"min_value": 5000},
-                     "steps": [{"after": "90s", "template": "reminder"}]}))
-    post_events(client, smtp_store, cart_updated("small", at=clock.now(), items=[item(price=1000)],
-                                                 email="small@example.com"))
-    post_events(client, smtp_store, cart_updated("big", at=clock.now(), items=[item(price=9000)],
-                                                 email="big@example.com"))
+        set_flow(
+            session,
+            store_id=smtp_store.id,
+            now=clock.now(),
+            definition=FlowDefinition.model_validate(
+                {
+                    "name": "Big carts",
+                    "entry": {"min_value": 5000},
+                    "steps": [{"after": "90s", "template": "reminder"}],
+                }
+            ),
+        )
+    post_events(
+        client,
+        smtp_store,
+        cart_updated("small", at=clock.now(), items=[item(price=1000)], email="small@example.com"),
+    )
+    post_events(
+        client,
+        smtp_store,
+        cart_updated("big", at=clock.now(), items=[item(price=9000)], email="big@example.com"),
+    )
     advance(runtime, clock, 30 * MINUTE)
     advance(runtime, clock, 2 * MINUTE)
     assert [m["To"] for m in smtp_sink.received] == ["Ann <big@example.com>"]
@@ -286,7 +348,10 @@ def test_entry_filters_keep_small_carts_out(
 
 
 def test_restore_link_counts_the_click_and_redirects_with_utm(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
@@ -310,13 +375,21 @@ def test_restore_link_counts_the_click_and_redirects_with_utm(
     assert (stats["emails_opened"], stats["emails_clicked"]) == (1, 1)
 
 
-@pytest.mark.parametrize("sample", [
-    "rfc8058_one_click_unsubscribe_post.txt",
-    "rfc8058_one_click_unsubscribe_post_multipart.txt",
-])
+@pytest.mark.parametrize(
+    "sample",
+    [
+        "rfc8058_one_click_unsubscribe_post.txt",
+        "rfc8058_one_click_unsubscribe_post_multipart.txt",
+    ],
+)
 def test_one_click_unsubscribe_stops_every_reminder(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
-    smtp_sink: SmtpSink, sample: str, samples_dir: Any,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
+    smtp_sink: SmtpSink,
+    sample: str,
+    samples_dir: Any,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
     advance(runtime, clock, 90 * MINUTE)
@@ -328,10 +401,14 @@ def test_one_click_unsubscribe_stops_every_reminder(
 
     raw = (samples_dir / sample).read_bytes()
     head, _, body = raw.partition(b"\r\n\r\n")
-    content_type = next(line.split(b": ", 1)[1] for line in head.split(b"\r\n")
-                        if line.lower().startswith(b"content-type"))
-    response = client.post(path, content=body, headers={"Content-Type": content_type.decode()},
-                           follow_redirects=False)
+    content_type = next(
+        line.split(b": ", 1)[1]
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-type")
+    )
+    response = client.post(
+        path, content=body, headers={"Content-Type": content_type.decode()}, follow_redirects=False
+    )
     assert response.status_code == 200
 
     advance(runtime, clock, 100 * HOUR)
@@ -347,7 +424,10 @@ def test_one_click_unsubscribe_stops_every_reminder(
 
 
 def test_a_temporary_smtp_failure_is_retried_and_a_permanent_one_fails_the_message(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     post_events(client, smtp_store, cart_updated(at=clock.now()))
@@ -375,7 +455,10 @@ def test_a_temporary_smtp_failure_is_retried_and_a_permanent_one_fails_the_messa
 
 
 def test_a_message_left_sending_by_a_crash_becomes_unknown_and_is_never_resent(
-    client: TestClient, runtime: Runtime, clock: ManualClock, smtp_store: StoreKeys,
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
     from sqlalchemy import select
@@ -389,11 +472,23 @@ def test_a_message_left_sending_by_a_crash_becomes_unknown_and_is_never_resent(
     # 'sending' (committed) while its job is still there to be picked up again.
     with transaction(runtime.sessions) as session:
         enrollment = session.execute(select(Enrollment)).scalar_one()
-        session.add(Message(
-            id="m-crashed", store_id=enrollment.store_id, enrollment_id=enrollment.id,
-            step_index=0, cart_id=enrollment.cart_id, contact_id=enrollment.contact_id,
-            channel="email", template="reminder", to_address="ann@example.com",
-            status="sending", attempts=1, created_at=clock.now(), updated_at=clock.now()))
+        session.add(
+            Message(
+                id="m-crashed",
+                store_id=enrollment.store_id,
+                enrollment_id=enrollment.id,
+                step_index=0,
+                cart_id=enrollment.cart_id,
+                contact_id=enrollment.contact_id,
+                channel="email",
+                template="reminder",
+                to_address="ann@example.com",
+                status="sending",
+                attempts=1,
+                created_at=clock.now(),
+                updated_at=clock.now(),
+            )
+        )
 
     advance(runtime, clock, 1 * HOUR)
 

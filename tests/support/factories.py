@@ -40,8 +40,9 @@ def make_store(
     }
     options.update(settings)
     with transaction(runtime.sessions) as session:
-        made = create_store(session, name=name, now=clock.now(),
-                            settings=StoreSettings.model_validate(options))
+        made = create_store(
+            session, name=name, now=clock.now(), settings=StoreSettings.model_validate(options)
+        )
         return StoreKeys(made.store.id, made.api_key, made.store.public_key)
 
 
@@ -52,7 +53,9 @@ def iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def item(sku: str = "TEE-1", *, price: int = 1999, quantity: int = 1, name: str = "T-shirt") -> dict[str, Any]:
+def item(
+    sku: str = "TEE-1", *, price: int = 1999, quantity: int = 1, name: str = "T-shirt"
+) -> dict[str, Any]:
     return {
         "sku": sku,
         "name": name,

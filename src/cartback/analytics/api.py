@@ -23,8 +23,9 @@ def get_stats(
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     if (start and start.tzinfo is None) or (end and end.tzinfo is None):
-        raise Unprocessable("'from' and 'to' need a time zone, e.g. 2026-01-05T00:00:00Z",
-                            code="naive_datetime")
+        raise Unprocessable(
+            "'from' and 'to' need a time zone, e.g. 2026-01-05T00:00:00Z", code="naive_datetime"
+        )
     # the period is [from, to); by default it runs up to and including now
     end = end or services(request).clock.now() + timedelta(microseconds=1)
     start = start or end - timedelta(days=30)

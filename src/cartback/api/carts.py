@@ -30,12 +30,14 @@ def get_cart(cart_id: str, store: StoreDep, session: SessionDep) -> dict[str, An
 def _cart_body(session: SessionDep, cart: Cart) -> dict[str, Any]:
     contact = session.get(Contact, cart.contact_id) if cart.contact_id else None
     journeys = session.execute(
-        select(Enrollment, Flow.version).join(Flow, Flow.id == Enrollment.flow_id)
+        select(Enrollment, Flow.version)
+        .join(Flow, Flow.id == Enrollment.flow_id)
         .where(Enrollment.store_id == cart.store_id, Enrollment.cart_id == cart.id)
         .order_by(Enrollment.started_at)
     ).all()
     messages = session.execute(
-        select(Message).where(Message.store_id == cart.store_id, Message.cart_id == cart.id)
+        select(Message)
+        .where(Message.store_id == cart.store_id, Message.cart_id == cart.id)
         .order_by(Message.created_at, Message.step_index)
     ).scalars()
     orders = session.execute(
@@ -50,9 +52,14 @@ def _cart_body(session: SessionDep, cart: Cart) -> dict[str, Any]:
         "item_count": cart.item_count,
         "items": cart.items,
         "restore_url": cart.restore_url,
-        "contact": None if contact is None else {
-            "email": contact.email, "phone": contact.phone, "first_name": contact.first_name,
-            "locale": contact.locale, "timezone": contact.timezone,
+        "contact": None
+        if contact is None
+        else {
+            "email": contact.email,
+            "phone": contact.phone,
+            "first_name": contact.first_name,
+            "locale": contact.locale,
+            "timezone": contact.timezone,
         },
         "last_activity_at": cart.last_activity_at,
         "abandon_at": cart.abandon_at,
@@ -60,23 +67,45 @@ def _cart_body(session: SessionDep, cart: Cart) -> dict[str, Any]:
         "closed_at": cart.closed_at,
         "reminders_sent": cart.reminders_sent,
         "journeys": [
-            {"id": e.id, "status": e.status, "exit_reason": e.exit_reason,
-             "next_step": e.step_index, "flow_version": version, "started_at": e.started_at,
-             "next_due_at": e.next_due_at, "ended_at": e.ended_at}
+            {
+                "id": e.id,
+                "status": e.status,
+                "exit_reason": e.exit_reason,
+                "next_step": e.step_index,
+                "flow_version": version,
+                "started_at": e.started_at,
+                "next_due_at": e.next_due_at,
+                "ended_at": e.ended_at,
+            }
             for e, version in journeys
         ],
         "messages": [
-            {"id": m.id, "step": m.step_index, "channel": m.channel, "template": m.template,
-             "status": m.status, "subject": m.subject, "to": m.to_address,
-             "attempts": m.attempts, "sent_at": m.sent_at, "opened_at": m.opened_at,
-             "clicked_at": m.clicked_at, "error_code": m.error_code,
-             "error_reason": m.error_reason}
+            {
+                "id": m.id,
+                "step": m.step_index,
+                "channel": m.channel,
+                "template": m.template,
+                "status": m.status,
+                "subject": m.subject,
+                "to": m.to_address,
+                "attempts": m.attempts,
+                "sent_at": m.sent_at,
+                "opened_at": m.opened_at,
+                "clicked_at": m.clicked_at,
+                "error_code": m.error_code,
+                "error_reason": m.error_reason,
+            }
             for m in messages
         ],
         "orders": [
-            {"id": o.external_id, "total": o.total, "currency": o.currency,
-             "recovered": o.recovered, "discount_codes": o.discount_codes,
-             "placed_at": o.placed_at}
+            {
+                "id": o.external_id,
+                "total": o.total,
+                "currency": o.currency,
+                "recovered": o.recovered,
+                "discount_codes": o.discount_codes,
+                "placed_at": o.placed_at,
+            }
             for o in orders
         ],
         "timeline": [

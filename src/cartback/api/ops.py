@@ -54,11 +54,13 @@ class DatabaseCollector(Collector):
             ).all()
         yield GaugeMetricFamily("cartback_jobs_due", "Jobs due now and not yet done", value=due)
         yield GaugeMetricFamily(
-            "cartback_jobs_lag_seconds", "How long the oldest due job has waited",
+            "cartback_jobs_lag_seconds",
+            "How long the oldest due job has waited",
             value=(now - oldest).total_seconds() if oldest else 0.0,
         )
         family = GaugeMetricFamily(
-            "cartback_messages_24h", "Messages created in the last 24 hours by channel and status",
+            "cartback_messages_24h",
+            "Messages created in the last 24 hours by channel and status",
             labels=["channel", "status"],
         )
         for channel, status, count in rows:

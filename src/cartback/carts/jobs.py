@@ -27,5 +27,11 @@ def register(registry: Registry, clock: Clock, *, expiry: timedelta) -> None:
 
 
 def schedule(session: Session, clock: Clock) -> None:
-    enqueue(session, store_id=SYSTEM, kind=EXPIRE_JOB, key=EXPIRE_JOB, run_at=clock.now(),
-            now=clock.now())
+    enqueue(
+        session,
+        store_id=SYSTEM,
+        kind=EXPIRE_JOB,
+        key=EXPIRE_JOB,
+        run_at=clock.now(),
+        now=clock.now(),
+    )

@@ -1,10 +1,10 @@
 """The cart state machine: snapshots, abandonment scheduling, orders.
 
-    active --no activity for the store's threshold--> abandoned
-    abandoned --newer activity--> active (the running journey ends)
-    active|abandoned --order--> purchased, or recovered when a reminder went out first
-    active|abandoned --emptied--> cleared
-    active|abandoned --no activity for cart_expiry--> expired
+active --no activity for the store's threshold--> abandoned
+abandoned --newer activity--> active (the running journey ends)
+active|abandoned --order--> purchased, or recovered when a reminder went out first
+active|abandoned --emptied--> cleared
+active|abandoned --no activity for cart_expiry--> expired
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ def get_by_external_id(session: Session, store_id: str, external_id: str) -> Car
 
 
 def get_or_create(
-    session: Session, *, store_id: str, external_id: str, currency: str, at: datetime,
+    session: Session,
+    *,
+    store_id: str,
+    external_id: str,
+    currency: str,
+    at: datetime,
     now: datetime,
 ) -> tuple[Cart, bool]:
     """The store's cart by its id, created on first sight with activity at ``at``."""
@@ -103,8 +108,12 @@ def apply_snapshot(
 ) -> SnapshotResult:
     """Apply a full cart snapshot unless a newer one was applied already."""
     cart, created = get_or_create(
-        session, store_id=store_id, external_id=snap.external_id, currency=snap.currency,
-        at=snap.occurred_at, now=now,
+        session,
+        store_id=store_id,
+        external_id=snap.external_id,
+        currency=snap.currency,
+        at=snap.occurred_at,
+        now=now,
     )
     if cart.status in (CartStatus.PURCHASED, CartStatus.RECOVERED):
         return SnapshotResult(cart, Change.CLOSED)

@@ -36,30 +36,50 @@ app.add_typer(flow_app, name="flow")
 
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="CARTBACK_DATABASE_URL", show_envvar=True,
-                 help="sqlite:///./cartback.db (default) or postgresql://user@host/db"),
+    typer.Option(
+        "--database-url",
+        envvar="CARTBACK_DATABASE_URL",
+        show_envvar=True,
+        help="sqlite:///./cartback.db (default) or postgresql://user@host/db",
+    ),
 ]
 SmtpOpt = Annotated[
     str | None,
-    typer.Option("--smtp-url", envvar="CARTBACK_SMTP_URL", show_envvar=True,
-                 help="smtp://user:pass@host:587?starttls=1; unset = the embedded outbox"),
+    typer.Option(
+        "--smtp-url",
+        envvar="CARTBACK_SMTP_URL",
+        show_envvar=True,
+        help="smtp://user:pass@host:587?starttls=1; unset = the embedded outbox",
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
-    typer.Option("--base-url", envvar="CARTBACK_BASE_URL", show_envvar=True,
-                 help="Public URL of this server, for links in messages"),
+    typer.Option(
+        "--base-url",
+        envvar="CARTBACK_BASE_URL",
+        show_envvar=True,
+        help="Public URL of this server, for links in messages",
+    ),
 ]
 SecretOpt = Annotated[
     str | None,
-    typer.Option("--secret-key", envvar="CARTBACK_SECRET_KEY", show_envvar=True,
-                 help="Signs link tokens; unset = generated once and kept in the database"),
+    typer.Option(
+        "--secret-key",
+        envvar="CARTBACK_SECRET_KEY",
+        show_envvar=True,
+        help="Signs link tokens; unset = generated once and kept in the database",
+    ),
 ]
 HostOpt = Annotated[str | None, typer.Option("--host", envvar="CARTBACK_HOST", show_envvar=True)]
 PortOpt = Annotated[int | None, typer.Option("--port", envvar="CARTBACK_PORT", show_envvar=True)]
 ConcurrencyOpt = Annotated[
     int | None,
-    typer.Option("--concurrency", envvar="CARTBACK_WORKER_CONCURRENCY", show_envvar=True,
-                 help="Jobs a worker runs at once"),
+    typer.Option(
+        "--concurrency",
+        envvar="CARTBACK_WORKER_CONCURRENCY",
+        show_envvar=True,
+        help="Jobs a worker runs at once",
+    ),
 ]
 
 
@@ -118,16 +138,26 @@ def _with_session(settings: Settings, fn: Callable[[Any, Any], T], *, migrate: b
 
 @app.command()
 def run(
-    database_url: DatabaseOpt = None, smtp_url: SmtpOpt = None, base_url: BaseUrlOpt = None,
-    secret_key: SecretOpt = None, host: HostOpt = None, port: PortOpt = None,
+    database_url: DatabaseOpt = None,
+    smtp_url: SmtpOpt = None,
+    base_url: BaseUrlOpt = None,
+    secret_key: SecretOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
     concurrency: ConcurrencyOpt = None,
 ) -> None:
     """API and worker in one process: the zero-setup default (SQLite, migrations applied,
     email captured in the outbox unless an SMTP server is set)."""
     with friendly_errors():
-        settings = settings_from(database_url=database_url, smtp_url=smtp_url, base_url=base_url,
-                                 secret_key=secret_key, host=host, port=port,
-                                 worker_concurrency=concurrency)
+        settings = settings_from(
+            database_url=database_url,
+            smtp_url=smtp_url,
+            base_url=base_url,
+            secret_key=secret_key,
+            host=host,
+            port=port,
+            worker_concurrency=concurrency,
+        )
         from cartback.cli.serve import serve_forever
 
         serve_forever(settings, api=True, worker=True, migrate=True)
@@ -135,13 +165,23 @@ def run(
 
 @app.command()
 def serve(
-    database_url: DatabaseOpt = None, smtp_url: SmtpOpt = None, base_url: BaseUrlOpt = None,
-    secret_key: SecretOpt = None, host: HostOpt = None, port: PortOpt = None,
+    database_url: DatabaseOpt = None,
+    smtp_url: SmtpOpt = None,
+    base_url: BaseUrlOpt = None,
+    secret_key: SecretOpt = None,
+    host: HostOpt = None,
+    port: PortOpt = None,
 ) -> None:
     """The HTTP API only; run any number of these against one PostgreSQL."""
     with friendly_errors():
-        settings = settings_from(database_url=database_url, smtp_url=smtp_url, base_url=base_url,
-                                 secret_key=secret_key, host=host, port=port)
+        settings = settings_from(
+            database_url=database_url,
+            smtp_url=smtp_url,
+            base_url=base_url,
+            secret_key=secret_key,
+            host=host,
+            port=port,
+        )
         from cartback.cli.serve import serve_forever
 
         serve_forever(settings, api=True, worker=False, migrate=False)
@@ -149,13 +189,21 @@ def serve(
 
 @app.command()
 def worker(
-    database_url: DatabaseOpt = None, smtp_url: SmtpOpt = None, base_url: BaseUrlOpt = None,
-    secret_key: SecretOpt = None, concurrency: ConcurrencyOpt = None,
+    database_url: DatabaseOpt = None,
+    smtp_url: SmtpOpt = None,
+    base_url: BaseUrlOpt = None,
+    secret_key: SecretOpt = None,
+    concurrency: ConcurrencyOpt = None,
 ) -> None:
     """A worker only: abandonment checks, journey steps, sends, maintenance."""
     with friendly_errors():
-        settings = settings_from(database_url=database_url, smtp_url=smtp_url, base_url=base_url,
-                                 secret_key=secret_key, worker_concurrency=concurrency)
+        settings = settings_from(
+            database_url=database_url,
+            smtp_url=smtp_url,
+            base_url=base_url,
+            secret_key=secret_key,
+            worker_concurrency=concurrency,
+        )
         from cartback.cli.serve import serve_forever
 
         serve_forever(settings, api=False, worker=True, migrate=False)
@@ -191,15 +239,27 @@ def store_create(
         from cartback.stores.schemas import StoreSettings
         from cartback.stores.service import create_store
 
-        options = {k: v for k, v in {"sender_email": sender_email, "url": url,
-                                     "currency": currency, "locale": locale,
-                                     "abandon_after": abandon_after}.items() if v is not None}
+        options = {
+            k: v
+            for k, v in {
+                "sender_email": sender_email,
+                "url": url,
+                "currency": currency,
+                "locale": locale,
+                "abandon_after": abandon_after,
+            }.items()
+            if v is not None
+        }
         store_settings = StoreSettings.model_validate(options)
 
         def make(session: Any, now: Any) -> dict[str, str]:
             created = create_store(session, name=name, now=now, settings=store_settings)
-            return {"id": created.store.id, "name": name, "api_key": created.api_key,
-                    "public_key": created.store.public_key}
+            return {
+                "id": created.store.id,
+                "name": name,
+                "api_key": created.api_key,
+                "public_key": created.store.public_key,
+            }
 
         out = _with_session(settings, make)
         if as_json:
@@ -214,8 +274,12 @@ def store_create(
 @flow_app.command("set")
 def flow_set(
     store: Annotated[str, typer.Argument(help="Store id or name")],
-    file: Annotated[Path, typer.Argument(help="Flow definition, YAML or JSON", exists=True,
-                                         dir_okay=False, readable=True)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Flow definition, YAML or JSON", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     database_url: DatabaseOpt = None,
 ) -> None:
     """Load a flow from a file; it becomes the store's newest version."""
@@ -236,8 +300,9 @@ def flow_set(
             return set_flow(session, store_id=found.id, definition=definition, now=now).version
 
         version = _with_session(settings, save)
-        typer.echo(f"Flow '{definition.name}' saved as version {version} "
-                   f"({len(definition.steps)} steps).")
+        typer.echo(
+            f"Flow '{definition.name}' saved as version {version} ({len(definition.steps)} steps)."
+        )
 
 
 @flow_app.command("show")
@@ -267,18 +332,24 @@ def flow_show(
 def demo(
     port: Annotated[int, typer.Option(help="Port for the outbox and API")] = 8000,
     shoppers: Annotated[int, typer.Option(help="Simulated shoppers")] = 40,
-    speed: Annotated[float, typer.Option(help="Clock speed: simulated seconds per real second")] = 5400.0,
-    database: Annotated[Path, typer.Option(help="SQLite file for the demo")] = Path("cartback-demo.db"),
-    keep_serving: Annotated[bool, typer.Option(
-        "--keep-serving/--exit", help="Keep the outbox open after the summary")] = True,
+    speed: Annotated[
+        float, typer.Option(help="Clock speed: simulated seconds per real second")
+    ] = 5400.0,
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo")] = Path(
+        "cartback-demo.db"
+    ),
+    keep_serving: Annotated[
+        bool, typer.Option("--keep-serving/--exit", help="Keep the outbox open after the summary")
+    ] = True,
 ) -> None:
     """A demo store with simulated shoppers on a fast clock: carts abandon, reminders
     land in the outbox, some shoppers come back and buy, and a summary is printed."""
     with friendly_errors():
         from cartback.demo.run import run_demo
 
-        run_demo(port=port, shoppers=shoppers, speed=speed, database=database,
-                 keep_serving=keep_serving)
+        run_demo(
+            port=port, shoppers=shoppers, speed=speed, database=database, keep_serving=keep_serving
+        )
 
 
 def main() -> None:
@@ -290,4 +361,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

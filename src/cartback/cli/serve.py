@@ -24,7 +24,9 @@ def check_schema(runtime: Runtime) -> None:
 
     from cartback.migrations import alembic_config
 
-    head = ScriptDirectory.from_config(alembic_config(runtime.settings.database_url)).get_current_head()
+    head = ScriptDirectory.from_config(
+        alembic_config(runtime.settings.database_url)
+    ).get_current_head()
     with runtime.engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current != head:
@@ -52,8 +54,11 @@ def serve_forever(settings: Settings, *, api: bool, worker: bool, migrate: bool)
         stop, thread = start_worker(runtime) if worker else (threading.Event(), None)
         if api:
             where = f"http://{settings.host}:{settings.port}"
-            typer.echo(f"cartback listening on {where}  (API docs: {where}/docs"
-                       + (f", outbox: {where}/outbox" if settings.smtp_url is None else "") + ")")
+            typer.echo(
+                f"cartback listening on {where}  (API docs: {where}/docs"
+                + (f", outbox: {where}/outbox" if settings.smtp_url is None else "")
+                + ")"
+            )
             app = create_app(runtime)
             uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
         else:

@@ -125,7 +125,9 @@ def suppress(
     )
 
 
-def suppression_reason(session: Session, *, store_id: str, channel: str, address: str) -> str | None:
+def suppression_reason(
+    session: Session, *, store_id: str, channel: str, address: str
+) -> str | None:
     return session.execute(
         select(Suppression.reason).where(
             Suppression.store_id == store_id,

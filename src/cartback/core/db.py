@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -96,7 +96,11 @@ def _tune_sqlite(engine: Engine) -> None:
 
 
 def is_sqlite(engine_or_session: Engine | Session) -> bool:
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
+    bind = (
+        engine_or_session.get_bind()
+        if isinstance(engine_or_session, Session)
+        else engine_or_session
+    )
     return bind.dialect.name == "sqlite"
 
 
@@ -125,16 +129,18 @@ def upsert_ignore(
     if is_sqlite(session):
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt: Any = sqlite_insert(model).values(**values).on_conflict_do_nothing(
-            index_elements=list(conflict)
+        stmt: Any = (
+            sqlite_insert(model)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=list(conflict))
         )
     else:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(model).values(**values).on_conflict_do_nothing(
-            index_elements=list(conflict)
+        stmt = (
+            pg_insert(model).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
         )
     # RETURNING tells inserted from skipped on both backends (rowcount is not reliable
     # once the ORM adds its own RETURNING)
-    key = list(model.__table__.primary_key.columns)[0]
+    key = next(iter(inspect(model).primary_key))
     return session.execute(stmt.returning(key)).first() is not None

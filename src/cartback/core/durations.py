@@ -1,4 +1,4 @@
-"""Durations as people write them in flows: ``90s``, ``30m``, ``24h``, ``7d``, ISO 8601 ``PT1H30M``."""
+"""Durations as people write them in flows: ``90s``, ``30m``, ``24h``, ``7d``, ``PT1H30M``."""
 
 from __future__ import annotations
 

@@ -8,14 +8,20 @@ from prometheus_client import CollectorRegistry, Counter
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 EVENTS_INGESTED = Counter(
-    "cartback_events_ingested", "Events received, by type and result", ["type", "result"],
+    "cartback_events_ingested",
+    "Events received, by type and result",
+    ["type", "result"],
     registry=REGISTRY,
 )
 JOBS = Counter(
-    "cartback_jobs", "Jobs handled by this process's workers, by outcome", ["kind", "outcome"],
+    "cartback_jobs",
+    "Jobs handled by this process's workers, by outcome",
+    ["kind", "outcome"],
     registry=REGISTRY,
 )
 MESSAGES = Counter(
-    "cartback_messages", "Message status changes made by this process", ["channel", "status"],
+    "cartback_messages",
+    "Message status changes made by this process",
+    ["channel", "status"],
     registry=REGISTRY,
 )

@@ -1,15 +1,15 @@
 """A flow as a store writes it (YAML or JSON), validated.
 
-    name: Default recovery
-    entry:                     # who enters (all optional)
-      min_value: 2000          # minor units of the cart's currency
-      min_items: 1
-      customer: any            # any | first_time | returning
-    steps:
-      - after: 1h              # measured from the moment the cart was abandoned
-        channel: email
-        template: reminder
-        subject: "{{ first_name or 'Hi' }}, did you forget something?"
+name: Default recovery
+entry:                     # who enters (all optional)
+  min_value: 2000          # minor units of the cart's currency
+  min_items: 1
+  customer: any            # any | first_time | returning
+steps:
+  - after: 1h              # measured from the moment the cart was abandoned
+    channel: email
+    template: reminder
+    subject: "{{ first_name or 'Hi' }}, did you forget something?"
 """
 
 from __future__ import annotations
@@ -54,14 +54,16 @@ class FlowDefinition(BaseModel):
 
     name: str = Field("Cart recovery", min_length=1, max_length=200)
     enabled: bool = True
-    entry: EntryRules = Field(default_factory=EntryRules)  # type: ignore[arg-type]
+    entry: EntryRules = Field(default_factory=EntryRules)
     steps: list[StepDef] = Field(min_length=1, max_length=20)
 
     @model_validator(mode="after")
     def _steps_in_order(self) -> FlowDefinition:
         offsets = [s.offset for s in self.steps]
         if offsets != sorted(offsets):
-            raise ValueError("steps must be in order of 'after' (each no earlier than the one before)")
+            raise ValueError(
+                "steps must be in order of 'after' (each no earlier than the one before)"
+            )
         return self
 
 

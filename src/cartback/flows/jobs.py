@@ -18,7 +18,17 @@ from cartback.contacts.models import Contact
 from cartback.content import EmailRenderer
 from cartback.core.clock import Clock
 from cartback.flows import service as flows
-from cartback.flows.engine import Complete, EnrollmentView, Exit, PolicyView, Send, Skip, Wait, decide
+from cartback.flows.definition import FlowDefinition
+from cartback.flows.engine import (
+    Complete,
+    EnrollmentView,
+    Exit,
+    PolicyView,
+    Send,
+    Skip,
+    Wait,
+    decide,
+)
 from cartback.flows.models import Enrollment, EnrollmentStatus, Flow
 from cartback.messages import service as messages
 from cartback.messages.models import MessageStatus
@@ -49,7 +59,8 @@ def register(registry: Registry, deps: JourneyDeps) -> None:
 def check_abandonment(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule | None:
     now = deps.clock.now()
     cart = session.execute(
-        select(Cart).where(Cart.id == job.payload["cart_id"], Cart.store_id == job.store_id)
+        select(Cart)
+        .where(Cart.id == job.payload["cart_id"], Cart.store_id == job.store_id)
         .with_for_update()
     ).scalar_one_or_none()
     if cart is None or cart.status != CartStatus.ACTIVE or cart.abandon_at is None:
@@ -98,9 +109,17 @@ def run_step(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule
     )
     if isinstance(action, Exit):
         if existing is not None:
-            messages.set_status(session, existing, MessageStatus.FAILED, now=now,
-                                code="cancelled", reason=action.reason)
-        flows.end(session, enrollment, status=EnrollmentStatus.EXITED, reason=action.reason, now=now)
+            messages.set_status(
+                session,
+                existing,
+                MessageStatus.FAILED,
+                now=now,
+                code="cancelled",
+                reason=action.reason,
+            )
+        flows.end(
+            session, enrollment, status=EnrollmentStatus.EXITED, reason=action.reason, now=now
+        )
         return None
     if isinstance(action, Complete):
         flows.end(session, enrollment, status=EnrollmentStatus.COMPLETED, reason=None, now=now)
@@ -108,8 +127,15 @@ def run_step(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule
     if isinstance(action, Wait):
         return Reschedule(action.until, action.reason)
     if isinstance(action, Skip):
-        timeline.record(session, store_id=cart.store_id, cart_id=cart.id, at=now,
-                        kind="step.skipped", step=action.step_index, reason=action.reason)
+        timeline.record(
+            session,
+            store_id=cart.store_id,
+            cart_id=cart.id,
+            at=now,
+            kind="step.skipped",
+            step=action.step_index,
+            reason=action.reason,
+        )
         flows.advance(session, enrollment, definition, now=now)
         return None
     assert isinstance(action, Send)
@@ -117,8 +143,14 @@ def run_step(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule
 
 
 def _send(
-    session: Session, job: ClaimedJob, deps: JourneyDeps, enrollment: Enrollment,
-    definition: flows.FlowDefinition, cart: Cart, contact: Contact, action: Send,
+    session: Session,
+    job: ClaimedJob,
+    deps: JourneyDeps,
+    enrollment: Enrollment,
+    definition: FlowDefinition,
+    cart: Cart,
+    contact: Contact,
+    action: Send,
 ) -> Reschedule | None:
     now = deps.clock.now()
     store = session.get(Store, cart.store_id)
@@ -126,8 +158,9 @@ def _send(
     settings = store_settings(store)
     outcome = messages.send_email_step(
         session,
-        step=messages.EmailStep(enrollment.id, action.step_index, action.step.template,
-                                action.step.subject),
+        step=messages.EmailStep(
+            enrollment.id, action.step_index, action.step.template, action.step.subject
+        ),
         cart=cart,
         contact=contact,
         store_name=store.name,
@@ -139,8 +172,11 @@ def _send(
     )
     if outcome.outcome == messages.Outcome.RETRY:
         delay = outcome.retry_after or backoff(outcome.message.attempts).total_seconds()
-        return Reschedule(deps.clock.now() + timedelta(seconds=delay), "temporary send failure",
-                          count_attempt=False)
+        return Reschedule(
+            deps.clock.now() + timedelta(seconds=delay),
+            "temporary send failure",
+            count_attempt=False,
+        )
     # the step is decided; re-read the enrollment (the intent commit expired nothing,
     # but an order may have ended it meanwhile — then there is nothing to schedule)
     session.refresh(enrollment)

@@ -60,7 +60,9 @@ def definition_of(flow: Flow) -> FlowDefinition:
 
 def cart_view(cart: Cart) -> CartView:
     return CartView(
-        status=cart.status, value=cart.value, item_count=cart.item_count,
+        status=cart.status,
+        value=cart.value,
+        item_count=cart.item_count,
         abandoned_at=cart.abandoned_at,
     )
 
@@ -95,25 +97,46 @@ def enroll(session: Session, *, cart: Cart, now: datetime) -> Enrollment | None:
     if refusal is None and contact is not None:
         refusal = _end_older_journeys(session, cart=cart, contact=contact, now=now)
     if refusal is not None:
-        timeline.record(session, store_id=cart.store_id, cart_id=cart.id, at=now,
-                        kind="flow.not_entered", reason=refusal, flow_version=flow.version)
+        timeline.record(
+            session,
+            store_id=cart.store_id,
+            cart_id=cart.id,
+            at=now,
+            kind="flow.not_entered",
+            reason=refusal,
+            flow_version=flow.version,
+        )
         return None
     assert contact is not None
     enrollment = Enrollment(
-        id=new_id(), store_id=cart.store_id, cart_id=cart.id, contact_id=contact.id,
-        flow_id=flow.id, status=EnrollmentStatus.ACTIVE, step_index=0,
+        id=new_id(),
+        store_id=cart.store_id,
+        cart_id=cart.id,
+        contact_id=contact.id,
+        flow_id=flow.id,
+        status=EnrollmentStatus.ACTIVE,
+        step_index=0,
         started_at=cart.abandoned_at,
     )
     session.add(enrollment)
     session.flush()
-    timeline.record(session, store_id=cart.store_id, cart_id=cart.id, at=now,
-                    kind="flow.entered", enrollment_id=enrollment.id, flow=flow.name,
-                    flow_version=flow.version)
+    timeline.record(
+        session,
+        store_id=cart.store_id,
+        cart_id=cart.id,
+        at=now,
+        kind="flow.entered",
+        enrollment_id=enrollment.id,
+        flow=flow.name,
+        flow_version=flow.version,
+    )
     schedule_step(session, enrollment, definition, 0, now=now)
     return enrollment
 
 
-def _end_older_journeys(session: Session, *, cart: Cart, contact: Contact, now: datetime) -> str | None:
+def _end_older_journeys(
+    session: Session, *, cart: Cart, contact: Contact, now: datetime
+) -> str | None:
     """One stream per shopper: a newer cart's journey replaces an older cart's."""
     rows = session.execute(
         select(Enrollment, Cart)
@@ -125,16 +148,20 @@ def _end_older_journeys(session: Session, *, cart: Cart, contact: Contact, now: 
             Enrollment.cart_id != cart.id,
         )
     ).all()
-    for other, other_cart in rows:
-        if other_cart.last_activity_at > cart.last_activity_at:
-            return "newer_cart_in_journey"
+    if any(other_cart.last_activity_at > cart.last_activity_at for _, other_cart in rows):
+        return "newer_cart_in_journey"
     for other, _ in rows:
         end(session, other, status=EnrollmentStatus.EXITED, reason="newer_cart", now=now)
     return None
 
 
 def schedule_step(
-    session: Session, enrollment: Enrollment, definition: FlowDefinition, index: int, *, now: datetime
+    session: Session,
+    enrollment: Enrollment,
+    definition: FlowDefinition,
+    index: int,
+    *,
+    now: datetime,
 ) -> None:
     when = due_at(definition, EnrollmentView(index, enrollment.started_at), index)
     enrollment.next_due_at = when
@@ -149,7 +176,9 @@ def schedule_step(
     )
 
 
-def advance(session: Session, enrollment: Enrollment, definition: FlowDefinition, *, now: datetime) -> None:
+def advance(
+    session: Session, enrollment: Enrollment, definition: FlowDefinition, *, now: datetime
+) -> None:
     enrollment.step_index += 1
     if enrollment.step_index >= len(definition.steps):
         end(session, enrollment, status=EnrollmentStatus.COMPLETED, reason=None, now=now)
@@ -158,7 +187,11 @@ def advance(session: Session, enrollment: Enrollment, definition: FlowDefinition
 
 
 def end(
-    session: Session, enrollment: Enrollment, *, status: EnrollmentStatus, reason: str | None,
+    session: Session,
+    enrollment: Enrollment,
+    *,
+    status: EnrollmentStatus,
+    reason: str | None,
     now: datetime,
 ) -> None:
     if enrollment.status != EnrollmentStatus.ACTIVE:
@@ -167,13 +200,16 @@ def end(
     enrollment.exit_reason = reason
     enrollment.ended_at = now
     enrollment.next_due_at = None
-    cancel(session, store_id=enrollment.store_id, key=step_key(enrollment.id, enrollment.step_index))
+    cancel(
+        session, store_id=enrollment.store_id, key=step_key(enrollment.id, enrollment.step_index)
+    )
     kind = "flow.completed" if status == EnrollmentStatus.COMPLETED else "flow.exited"
     data: dict[str, object] = {"enrollment_id": enrollment.id}
     if reason:
         data["reason"] = reason
-    timeline.record(session, store_id=enrollment.store_id, cart_id=enrollment.cart_id, at=now,
-                    kind=kind, **data)
+    timeline.record(
+        session, store_id=enrollment.store_id, cart_id=enrollment.cart_id, at=now, kind=kind, **data
+    )
     session.flush()
 
 
@@ -191,8 +227,13 @@ def active_enrollments(
 
 
 def exit_journeys(
-    session: Session, *, store_id: str, reason: str, now: datetime,
-    cart_id: str | None = None, contact_id: str | None = None,
+    session: Session,
+    *,
+    store_id: str,
+    reason: str,
+    now: datetime,
+    cart_id: str | None = None,
+    contact_id: str | None = None,
 ) -> int:
     """End every active journey of a cart or a contact at once (order, unsubscribe, ...)."""
     found = active_enrollments(session, store_id=store_id, cart_id=cart_id, contact_id=contact_id)

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from cartback.core.ids import hash_secret
 from cartback.core.metrics import EVENTS_INGESTED
@@ -85,7 +85,7 @@ def parse_events(body: bytes) -> list[EventIn]:
         data, batched = [data], False
     if not isinstance(data, list):
         raise Unprocessable(
-            "Send an event object, a JSON array of events, or {\"events\": [...]}",
+            'Send an event object, a JSON array of events, or {"events": [...]}',
             code="invalid_shape",
         )
     if len(data) > MAX_BATCH:
@@ -159,8 +159,13 @@ def _ingest(
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": EventBatch.model_json_schema(
-                ref_template="#/components/schemas/{model}")}},
+            "content": {
+                "application/json": {
+                    "schema": EventBatch.model_json_schema(
+                        ref_template="#/components/schemas/{model}"
+                    )
+                }
+            },
         }
     },
     responses={400: {}, 401: {}, 413: {}, 422: {}},

@@ -20,7 +20,9 @@ EVERY = timedelta(hours=1)
 def prune_events(session: Session, *, before: datetime, limit: int) -> int:
     ids = list(
         session.execute(
-            select(Event.id).where(Event.received_at < before).order_by(Event.received_at)
+            select(Event.id)
+            .where(Event.received_at < before)
+            .order_by(Event.received_at)
             .limit(limit)
         ).scalars()
     )
@@ -39,5 +41,6 @@ def register(registry: Registry, clock: Clock, *, retention: timedelta) -> None:
 
 
 def schedule(session: Session, clock: Clock) -> None:
-    enqueue(session, store_id=SYSTEM, kind=PRUNE_JOB, key=PRUNE_JOB, run_at=clock.now(),
-            now=clock.now())
+    enqueue(
+        session, store_id=SYSTEM, kind=PRUNE_JOB, key=PRUNE_JOB, run_at=clock.now(), now=clock.now()
+    )

@@ -45,7 +45,9 @@ class ContactIn(Strict):
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=32)
     first_name: str | None = Field(None, max_length=100)
-    locale: str | None = Field(None, max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    locale: str | None = Field(
+        None, max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
+    )
     timezone: str | None = Field(None, max_length=64)
     external_id: str | None = Field(None, max_length=200)
     consent: dict[Literal["email", "sms"], bool] | None = Field(
@@ -133,8 +135,13 @@ EventIn = Annotated[
     CartUpdated | CheckoutStarted | ContactIdentified | OrderPlaced | CartCleared,
     Field(discriminator="type"),
 ]
-EVENT_TYPES = ("cart.updated", "checkout.started", "contact.identified", "order.placed",
-               "cart.cleared")
+EVENT_TYPES = (
+    "cart.updated",
+    "checkout.started",
+    "contact.identified",
+    "order.placed",
+    "cart.cleared",
+)
 
 
 class EventBatch(Strict):

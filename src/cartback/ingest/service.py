@@ -62,7 +62,8 @@ class _Applier:
         self.now = now
 
     def apply(self, event: EventIn) -> None:
-        contact = self._contact(event.contact, event.occurred_at) if event.contact else None
+        data = getattr(event, "contact", None)
+        contact = self._contact(data, event.occurred_at) if data is not None else None
         if isinstance(event, CartUpdated):
             self._cart_updated(event, contact)
         elif isinstance(event, CheckoutStarted):
@@ -81,24 +82,46 @@ class _Applier:
             self.session,
             store_id=self.store_id,
             fields=contacts.ContactFields(
-                email=data.email, phone=data.phone, first_name=data.first_name,
-                locale=data.locale, timezone=data.timezone, external_id=data.external_id,
+                email=data.email,
+                phone=data.phone,
+                first_name=data.first_name,
+                locale=data.locale,
+                timezone=data.timezone,
+                external_id=data.external_id,
             ),
             now=self.now,
         )
         for channel, granted in (data.consent or {}).items():
-            contacts.record_consent(self.session, contact=contact, channel=channel,
-                                    granted=granted, source=data.consent_source, occurred_at=at)
+            contacts.record_consent(
+                self.session,
+                contact=contact,
+                channel=channel,
+                granted=granted,
+                source=data.consent_source,
+                occurred_at=at,
+            )
             if channel == "email" and not granted:
-                flows.exit_journeys(self.session, store_id=self.store_id,
-                                    contact_id=contact.id, reason="consent_withdrawn", now=self.now)
+                flows.exit_journeys(
+                    self.session,
+                    store_id=self.store_id,
+                    contact_id=contact.id,
+                    reason="consent_withdrawn",
+                    now=self.now,
+                )
         return contact
 
     def _note(self, cart: Cart, event: EventIn, **data: object) -> None:
         # in the order we heard of it; when it happened is kept beside it
-        timeline.record(self.session, store_id=self.store_id, cart_id=cart.id, at=self.now,
-                        kind=f"event.{event.type}", event_id=event.id,
-                        occurred_at=event.occurred_at.isoformat(), **data)
+        timeline.record(
+            self.session,
+            store_id=self.store_id,
+            cart_id=cart.id,
+            at=self.now,
+            kind=f"event.{event.type}",
+            event_id=event.id,
+            occurred_at=event.occurred_at.isoformat(),
+            **data,
+        )
 
     def _cart_updated(self, event: CartUpdated, contact: Contact | None) -> None:
         result = carts.apply_snapshot(
@@ -117,26 +140,34 @@ class _Applier:
         cart = result.cart
         if contact is not None:
             carts.attach_contact(self.session, cart, contact)
-        self._note(cart, event, change=result.change.value, items=cart.item_count,
-                   value=cart.value)
+        self._note(cart, event, change=result.change.value, items=cart.item_count, value=cart.value)
         if result.change == carts.Change.REOPENED:
             self._exit(cart, "cart_changed")
         elif result.change == carts.Change.CLEARED:
             self._exit(cart, "cart_emptied")
 
     def _checkout_started(self, event: CheckoutStarted, contact: Contact | None) -> None:
-        cart, _ = carts.get_or_create(self.session, store_id=self.store_id,
-                                      external_id=event.cart.id,
-                                      currency=self.settings.currency,
-                                      at=event.occurred_at, now=self.now)
+        cart, _ = carts.get_or_create(
+            self.session,
+            store_id=self.store_id,
+            external_id=event.cart.id,
+            currency=self.settings.currency,
+            at=event.occurred_at,
+            now=self.now,
+        )
         if contact is not None:
             carts.attach_contact(self.session, cart, contact)
         self._note(cart, event)
         if cart.status not in carts.OPEN_STATUSES:
             return
         cart.stage = CartStage.CHECKOUT
-        if carts.touch(self.session, cart, at=event.occurred_at,
-                       abandon_after=self.settings.abandon_delay, now=self.now):
+        if carts.touch(
+            self.session,
+            cart,
+            at=event.occurred_at,
+            abandon_after=self.settings.abandon_delay,
+            now=self.now,
+        ):
             self._exit(cart, "cart_changed")
 
     def _contact_identified(self, event: ContactIdentified, contact: Contact | None) -> None:
@@ -152,10 +183,13 @@ class _Applier:
             self.session,
             store_id=self.store_id,
             data=carts.OrderIn(
-                external_id=event.order.id, total=event.order.total,
-                currency=event.order.currency, placed_at=event.occurred_at,
+                external_id=event.order.id,
+                total=event.order.total,
+                currency=event.order.currency,
+                placed_at=event.occurred_at,
                 discount_codes=event.order.discount_codes,
-                cart_external_id=event.order.cart_id, contact=contact,
+                cart_external_id=event.order.cart_id,
+                contact=contact,
             ),
             attribution=self.settings.attribution,
             now=self.now,
@@ -163,13 +197,24 @@ class _Applier:
         if result.order is None:
             return
         if result.cart is not None:
-            self._note(result.cart, event, order_id=event.order.id, total=event.order.total,
-                       currency=event.order.currency, recovered=result.order.recovered)
+            self._note(
+                result.cart,
+                event,
+                order_id=event.order.id,
+                total=event.order.total,
+                currency=event.order.currency,
+                recovered=result.order.recovered,
+            )
             self._exit(result.cart, "purchased")
         contact_id = contact.id if contact else (result.cart.contact_id if result.cart else None)
         if contact_id:
-            flows.exit_journeys(self.session, store_id=self.store_id, contact_id=contact_id,
-                                reason="purchased", now=self.now)
+            flows.exit_journeys(
+                self.session,
+                store_id=self.store_id,
+                contact_id=contact_id,
+                reason="purchased",
+                now=self.now,
+            )
 
     def _cart_cleared(self, event: CartCleared) -> None:
         cart = carts.get_by_external_id(self.session, self.store_id, event.cart.id)
@@ -187,5 +232,6 @@ class _Applier:
         self._exit(cart, "cart_emptied")
 
     def _exit(self, cart: Cart, reason: str) -> None:
-        flows.exit_journeys(self.session, store_id=self.store_id, cart_id=cart.id,
-                            reason=reason, now=self.now)
+        flows.exit_journeys(
+            self.session, store_id=self.store_id, cart_id=cart.id, reason=reason, now=self.now
+        )

@@ -11,8 +11,8 @@ from cartback.core.db import Base, UTCDateTime
 
 class MessageStatus(enum.StrEnum):
     """queued -> sending -> sent -> delivered/opened/clicked
-                        \\-> failed (permanent) | queued again (temporary failure, retried)
-                        \\-> unknown (a crash between intent and outcome; never resent)"""
+    \\-> failed (permanent) | queued again (temporary failure, retried)
+    \\-> unknown (a crash between intent and outcome; never resent)"""
 
     QUEUED = "queued"
     SENDING = "sending"

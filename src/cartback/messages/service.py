@@ -15,7 +15,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -97,8 +97,13 @@ def find(session: Session, enrollment_id: str, step_index: int) -> Message | Non
 
 def resolve_interrupted(session: Session, message: Message, *, now: datetime) -> None:
     """A ``sending`` message found by a later run: the provider may or may not have it."""
-    set_status(session, message, MessageStatus.UNKNOWN, now=now,
-               reason="interrupted between intent and outcome; not resent")
+    set_status(
+        session,
+        message,
+        MessageStatus.UNKNOWN,
+        now=now,
+        reason="interrupted between intent and outcome; not resent",
+    )
 
 
 def set_status(
@@ -117,14 +122,23 @@ def set_status(
         message.error_reason = reason
     if code is not None:
         message.error_code = code
-    data: dict[str, object] = {"message_id": message.id, "step": message.step_index,
-                               "channel": message.channel}
+    data: dict[str, object] = {
+        "message_id": message.id,
+        "step": message.step_index,
+        "channel": message.channel,
+    }
     if reason:
         data["reason"] = reason
     if code:
         data["code"] = code
-    timeline.record(session, store_id=message.store_id, cart_id=message.cart_id, at=now,
-                    kind=f"message.{status.value}", **data)
+    timeline.record(
+        session,
+        store_id=message.store_id,
+        cart_id=message.cart_id,
+        at=now,
+        kind=f"message.{status.value}",
+        **data,
+    )
     session.flush()
 
 
@@ -147,8 +161,14 @@ def send_email_step(
     try:
         email = _compose(message, cart, contact, store_name, settings, renderer, links, step)
     except RenderError as exc:
-        set_status(session, message, MessageStatus.FAILED, now=now, code="render_failed",
-                   reason=str(exc)[:500])
+        set_status(
+            session,
+            message,
+            MessageStatus.FAILED,
+            now=now,
+            code="render_failed",
+            reason=str(exc)[:500],
+        )
         return SendOutcome(Outcome.NOT_RENDERED, message)
     message.subject = email.subject
     message.content_hash = hashlib.sha256(email.html.encode()).hexdigest()
@@ -160,13 +180,15 @@ def send_email_step(
         result = channel.send(email)
     except TransientSendError as exc:
         if exc.code in OUTCOME_UNKNOWN_CODES:  # the server may have it: never resend
-            set_status(session, message, MessageStatus.UNKNOWN, now=now, code=exc.code,
-                       reason=exc.reason)
+            set_status(
+                session, message, MessageStatus.UNKNOWN, now=now, code=exc.code, reason=exc.reason
+            )
             return SendOutcome(Outcome.UNKNOWN, message)
         return _temporary_failure(session, message, exc, now)
     except PermanentSendError as exc:
-        set_status(session, message, MessageStatus.FAILED, now=now, code=exc.code,
-                   reason=exc.reason)
+        set_status(
+            session, message, MessageStatus.FAILED, now=now, code=exc.code, reason=exc.reason
+        )
         log.info("message.failed", extra={"message_id": message.id, "code": exc.code})
         return SendOutcome(Outcome.FAILED, message)
     message.provider = result.provider
@@ -178,8 +200,10 @@ def send_email_step(
     session.execute(
         update(Cart).where(Cart.id == cart.id).values(reminders_sent=Cart.reminders_sent + 1)
     )
-    log.info("message.sent", extra={"message_id": message.id, "to": mask_email(contact.email),
-                                    "step": step.step_index})
+    log.info(
+        "message.sent",
+        extra={"message_id": message.id, "to": mask_email(contact.email), "step": step.step_index},
+    )
     return SendOutcome(Outcome.SENT, message)
 
 
@@ -216,11 +240,23 @@ def _temporary_failure(
     session: Session, message: Message, exc: TransientSendError, now: datetime
 ) -> SendOutcome:
     if message.attempts >= MAX_SEND_ATTEMPTS:
-        set_status(session, message, MessageStatus.FAILED, now=now, code=exc.code,
-                   reason=f"gave up after {message.attempts} attempts: {exc.reason}")
+        set_status(
+            session,
+            message,
+            MessageStatus.FAILED,
+            now=now,
+            code=exc.code,
+            reason=f"gave up after {message.attempts} attempts: {exc.reason}",
+        )
         return SendOutcome(Outcome.FAILED, message)
-    set_status(session, message, MessageStatus.QUEUED, now=now, code=exc.code,
-               reason=f"temporary failure, will retry: {exc.reason}")
+    set_status(
+        session,
+        message,
+        MessageStatus.QUEUED,
+        now=now,
+        code=exc.code,
+        reason=f"temporary failure, will retry: {exc.reason}",
+    )
     log.info("message.retry", extra={"message_id": message.id, "code": exc.code})
     return SendOutcome(Outcome.RETRY, message, retry_after=exc.retry_after)
 

@@ -20,9 +20,7 @@ def bearer_key(request: Request) -> str | None:
     return value.strip()
 
 
-def current_store(
-    request: Request, session: Annotated[Session, Depends(request_session)]
-) -> Store:
+def current_store(request: Request, session: Annotated[Session, Depends(request_session)]) -> Store:
     return authenticate(session, bearer_key(request))
 
 

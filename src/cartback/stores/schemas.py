@@ -46,5 +46,3 @@ class StoreSettings(BaseModel):
     @property
     def attribution(self) -> timedelta:
         return parse_duration(self.attribution_window)
-
-

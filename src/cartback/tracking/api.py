@@ -70,14 +70,16 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> Respo
     store = session.get(Store, message.store_id)
     name = escape(store.name if store else "this store")
     if message.unsubscribed_at is not None:
-        return _page("Unsubscribed", f"<h1>You are unsubscribed</h1><p>{name} will not email "
-                     "you reminders any more.</p>")
+        return _page(
+            "Unsubscribed",
+            f"<h1>You are unsubscribed</h1><p>{name} will not email you reminders any more.</p>",
+        )
     return _page(
         "Unsubscribe",
         f"<h1>Unsubscribe from {name}?</h1><p>You will get no more cart reminders at "
         f"<strong>{escape(message.to_address)}</strong>.</p>"
         f'<form method="post"><input type="hidden" name="confirm" value="1">'
-        f"<button type=\"submit\">Unsubscribe</button></form>",
+        f'<button type="submit">Unsubscribe</button></form>',
     )
 
 
@@ -105,5 +107,7 @@ async def unsubscribe(token: str, request: Request) -> Response:
         return _not_found()
     if one_click:
         return PlainTextResponse("Unsubscribed", headers=_NO_STORE)
-    return _page("Unsubscribed", "<h1>You are unsubscribed</h1><p>You will get no more cart "
-                 "reminders from us.</p>")
+    return _page(
+        "Unsubscribed",
+        "<h1>You are unsubscribed</h1><p>You will get no more cart reminders from us.</p>",
+    )

@@ -17,8 +17,12 @@ from cartback.stores.models import Store
 from cartback.stores.service import store_settings
 
 # Statuses a click or open may move a message up from (never down from failed etc.).
-_ENGAGEMENT_ORDER = [MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.OPENED,
-                     MessageStatus.CLICKED]
+_ENGAGEMENT_ORDER = [
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.OPENED,
+    MessageStatus.CLICKED,
+]
 
 
 def _raise_status(message: Message, status: MessageStatus) -> None:
@@ -34,16 +38,27 @@ def record_click(session: Session, message: Message, *, now: datetime) -> str:
         message.clicked_at = now
         _raise_status(message, MessageStatus.CLICKED)
         message.updated_at = now
-    timeline.record(session, store_id=message.store_id, cart_id=message.cart_id, at=now,
-                    kind="message.clicked", message_id=message.id, step=message.step_index)
+    timeline.record(
+        session,
+        store_id=message.store_id,
+        cart_id=message.cart_id,
+        at=now,
+        kind="message.clicked",
+        message_id=message.id,
+        step=message.step_index,
+    )
     cart = session.get(Cart, message.cart_id)
     store = session.get(Store, message.store_id)
     assert cart is not None and store is not None
     settings = store_settings(store)
     target = cart.restore_url or settings.url
     session.flush()
-    return with_utm(target, source=settings.utm_source, medium=message.channel,
-                    campaign=f"cart_recovery_step_{message.step_index + 1}")
+    return with_utm(
+        target,
+        source=settings.utm_source,
+        medium=message.channel,
+        campaign=f"cart_recovery_step_{message.step_index + 1}",
+    )
 
 
 def record_open(session: Session, message: Message, *, now: datetime) -> None:
@@ -52,25 +67,56 @@ def record_open(session: Session, message: Message, *, now: datetime) -> None:
     message.opened_at = now
     _raise_status(message, MessageStatus.OPENED)
     message.updated_at = now
-    timeline.record(session, store_id=message.store_id, cart_id=message.cart_id, at=now,
-                    kind="message.opened", message_id=message.id, step=message.step_index)
+    timeline.record(
+        session,
+        store_id=message.store_id,
+        cart_id=message.cart_id,
+        at=now,
+        kind="message.opened",
+        message_id=message.id,
+        step=message.step_index,
+    )
     session.flush()
 
 
 def unsubscribe(session: Session, message: Message, *, now: datetime, source: str) -> None:
     """Stop every message to this address, at once and for good (idempotent)."""
     contact = session.get(Contact, message.contact_id)
-    contacts.suppress(session, store_id=message.store_id, channel=message.channel,
-                      address=message.to_address, reason="unsubscribed", now=now)
+    contacts.suppress(
+        session,
+        store_id=message.store_id,
+        channel=message.channel,
+        address=message.to_address,
+        reason="unsubscribed",
+        now=now,
+    )
     if message.unsubscribed_at is not None:
         return
     message.unsubscribed_at = now
     message.updated_at = now
     if contact is not None:
-        contacts.record_consent(session, contact=contact, channel=message.channel, granted=False,
-                                source=source, occurred_at=now)
-        exit_journeys(session, store_id=message.store_id, contact_id=contact.id,
-                      reason="unsubscribed", now=now)
-    timeline.record(session, store_id=message.store_id, cart_id=message.cart_id, at=now,
-                    kind="message.unsubscribed", message_id=message.id, source=source)
+        contacts.record_consent(
+            session,
+            contact=contact,
+            channel=message.channel,
+            granted=False,
+            source=source,
+            occurred_at=now,
+        )
+        exit_journeys(
+            session,
+            store_id=message.store_id,
+            contact_id=contact.id,
+            reason="unsubscribed",
+            now=now,
+        )
+    timeline.record(
+        session,
+        store_id=message.store_id,
+        cart_id=message.cart_id,
+        at=now,
+        kind="message.unsubscribed",
+        message_id=message.id,
+        source=source,
+    )
     session.flush()
