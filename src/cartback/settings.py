@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     poll_interval: float = Field(1.0, gt=0, le=60)
     cart_expiry_days: int = Field(30, ge=1)
     event_retention_days: int = Field(90, ge=1)
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("database_url")
     @classmethod
@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgresql", "postgres:")):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
 
     @field_validator("base_url")
     @classmethod

@@ -472,3 +472,39 @@ def test_no_byte_string_ever_gets_a_5xx(
     if response.status_code != 200:
         assert response.headers["content-type"] == PROBLEM
         assert stored(runtime) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("cart.items.0.name", "Linen\u0000shirt"),
+        ("cart.id", "cart\u00001"),
+        ("id", "evt\u0000x"),
+        ("contact.first_name", "An\u0000n"),
+        ("occurred_at", "9999-12-31T23:59:59-14:00"),
+        ("occurred_at", "0001-01-01T00:00:00+14:00"),
+        ("cart.items.0.unit_price", 10**12),
+        ("cart.items.0.quantity", 100_000),
+        ("cart.items", [item(f"SKU-{n}", price=10**12, quantity=100_000) for n in range(500)]),
+        ("contact.timezone", "Not/AZone"),
+        ("contact.timezone", "../../etc/passwd"),
+        ("contact.locale", "xx_YY_ZZZZZZZZZZ"),
+    ],
+)
+def test_edge_values_never_get_a_5xx_and_a_refusal_stores_nothing(
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    store: StoreKeys,
+    path: str,
+    value: Any,
+) -> None:
+    event = _with(cart_updated(at=clock.now()), path, value)
+    response = client.post("/v1/events", json=event, headers=store.auth)
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        body = problem(response, 422, "invalid_event")
+        assert fields(body)[0] == path.replace(".0.", "[0].")
+        assert stored(runtime) == (0, 0)
+    else:
+        assert stored(runtime) == (1, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from cartback import __version__
 from cartback.analytics.api import router as stats_router
@@ -18,7 +19,8 @@ Errors are `application/problem+json` (RFC 9457) with a stable `code`."""
 
 
 def build_api(svc: Services) -> FastAPI:
-    app = FastAPI(title="cartback", version=__version__, description=DESCRIPTION)
+    # the docs pages load Swagger UI and ReDoc from files in the package, never a CDN
+    app = FastAPIOffline(title="cartback", version=__version__, description=DESCRIPTION)
     app.state.services = svc
     problems.install(app)
     app.include_router(ingest_router)

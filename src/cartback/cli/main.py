@@ -81,6 +81,42 @@ ConcurrencyOpt = Annotated[
         help="Jobs a worker runs at once",
     ),
 ]
+BatchOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        envvar="CARTBACK_WORKER_BATCH",
+        show_envvar=True,
+        help="Most due jobs a worker claims at once (default 50)",
+    ),
+]
+PollOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--poll-interval",
+        envvar="CARTBACK_POLL_INTERVAL",
+        show_envvar=True,
+        help="Seconds an idle worker waits before looking for due work again (default 1)",
+    ),
+]
+OutboxOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--outbox-dir",
+        envvar="CARTBACK_OUTBOX_DIR",
+        show_envvar=True,
+        help="Where the embedded outbox keeps captured .eml files (default ./cartback-outbox)",
+    ),
+]
+LogLevelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--log-level",
+        envvar="CARTBACK_LOG_LEVEL",
+        show_envvar=True,
+        help="DEBUG, INFO (default), WARNING or ERROR; JSON lines on stderr",
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -145,6 +181,10 @@ def run(
     host: HostOpt = None,
     port: PortOpt = None,
     concurrency: ConcurrencyOpt = None,
+    batch_size: BatchOpt = None,
+    poll_interval: PollOpt = None,
+    outbox_dir: OutboxOpt = None,
+    log_level: LogLevelOpt = None,
 ) -> None:
     """API and worker in one process: the zero-setup default (SQLite, migrations applied,
     email captured in the outbox unless an SMTP server is set)."""
@@ -157,6 +197,10 @@ def run(
             host=host,
             port=port,
             worker_concurrency=concurrency,
+            worker_batch=batch_size,
+            poll_interval=poll_interval,
+            outbox_dir=outbox_dir,
+            log_level=log_level,
         )
         from cartback.cli.serve import serve_forever
 
@@ -171,6 +215,8 @@ def serve(
     secret_key: SecretOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
+    outbox_dir: OutboxOpt = None,
+    log_level: LogLevelOpt = None,
 ) -> None:
     """The HTTP API only; run any number of these against one PostgreSQL."""
     with friendly_errors():
@@ -181,6 +227,8 @@ def serve(
             secret_key=secret_key,
             host=host,
             port=port,
+            outbox_dir=outbox_dir,
+            log_level=log_level,
         )
         from cartback.cli.serve import serve_forever
 
@@ -194,6 +242,10 @@ def worker(
     base_url: BaseUrlOpt = None,
     secret_key: SecretOpt = None,
     concurrency: ConcurrencyOpt = None,
+    batch_size: BatchOpt = None,
+    poll_interval: PollOpt = None,
+    outbox_dir: OutboxOpt = None,
+    log_level: LogLevelOpt = None,
 ) -> None:
     """A worker only: abandonment checks, journey steps, sends, maintenance."""
     with friendly_errors():
@@ -203,6 +255,10 @@ def worker(
             base_url=base_url,
             secret_key=secret_key,
             worker_concurrency=concurrency,
+            worker_batch=batch_size,
+            poll_interval=poll_interval,
+            outbox_dir=outbox_dir,
+            log_level=log_level,
         )
         from cartback.cli.serve import serve_forever
 
