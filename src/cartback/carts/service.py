@@ -172,7 +172,9 @@ def close(session: Session, cart: Cart, *, status: CartStatus, at: datetime) -> 
     cancel(session, store_id=cart.store_id, key=abandon_key(cart.id))
 
 
-def mark_abandoned(session: Session, cart: Cart, *, at: datetime) -> None:
+def mark_abandoned(session: Session, cart: Cart, *, at: datetime, now: datetime) -> None:
+    """The cart was abandoned at ``at`` (its last activity + the threshold); we noticed
+    it ``now``, which is where it goes on the timeline."""
     cart.status = CartStatus.ABANDONED
     cart.abandoned_at = at
     session.flush()
@@ -180,8 +182,9 @@ def mark_abandoned(session: Session, cart: Cart, *, at: datetime) -> None:
         session,
         store_id=cart.store_id,
         cart_id=cart.id,
-        at=at,
+        at=now,
         kind="cart.abandoned",
+        abandoned_at=at.isoformat(),
         value=cart.value,
         currency=cart.currency,
         items=cart.item_count,

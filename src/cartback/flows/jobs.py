@@ -67,7 +67,7 @@ def check_abandonment(session: Session, job: ClaimedJob, deps: JourneyDeps) -> R
         return None
     if cart.abandon_at > now:  # the shopper came back since this check was set
         return Reschedule(cart.abandon_at, "activity since")
-    carts.mark_abandoned(session, cart, at=cart.abandon_at)
+    carts.mark_abandoned(session, cart, at=cart.abandon_at, now=now)
     flows.enroll(session, cart=cart, now=now)
     return None
 

@@ -13,12 +13,16 @@ has an ``id`` (deduplicated per store) and an ``occurred_at`` with a timezone::
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1024 * 1024
+# A cart's value is summed into a BIGINT column and into KPIs; 10^15 minor units is far
+# beyond any real cart and keeps every sum well inside 64 bits.
+MAX_CART_VALUE = 10**15
 
 _EMAIL = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"']+\.[^@\s<>\"']{2,}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -27,8 +31,27 @@ Id = Annotated[str, Field(min_length=1, max_length=200)]
 Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text and JSONB cannot hold U+0000; refuse it here as a 422 rather
+        # than fail the insert with a 500 (and SQLite would store what PostgreSQL can't).
+        if _has_nul(value):
+            raise ValueError("must not contain the NUL character (U+0000)")
+        return value
 
 
 class Item(Strict):
@@ -86,6 +109,13 @@ class CartSnapshot(Strict):
     items: list[Item] = Field(max_length=500)
     restore_url: Url | None = None
 
+    @field_validator("items")
+    @classmethod
+    def _bounded_value(cls, items: list[Item]) -> list[Item]:
+        if sum(i.unit_price * i.quantity for i in items) > MAX_CART_VALUE:
+            raise ValueError(f"the cart's value is over {MAX_CART_VALUE} minor units")
+        return items
+
 
 class OrderIn(Strict):
     id: Id
@@ -100,6 +130,19 @@ class OrderIn(Strict):
 class _Base(Strict):
     id: Id
     occurred_at: AwareDatetime
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime) -> datetime:
+        # 9999-12-31T23:59:59-14:00 is valid ISO 8601 but has no UTC datetime; stored
+        # times are UTC, so such a moment must be refused here, not crash the insert.
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+        if not 1970 <= utc.year <= 9998:
+            raise ValueError("must be between 1970 and 9998") from None
+        return value
 
 
 class CartUpdated(_Base):

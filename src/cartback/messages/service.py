@@ -175,6 +175,9 @@ def send_email_step(
     message.status = MessageStatus.SENDING
     message.attempts += 1
     message.updated_at = now
+    # Counted as a reminder from the moment it may reach the shopper, so an order that
+    # lands while the provider is still answering is already a recovery.
+    _count_reminder(session, cart, +1)
     session.commit()  # the intent is durable before the provider hears of it
     try:
         result = channel.send(email)
@@ -184,8 +187,9 @@ def send_email_step(
                 session, message, MessageStatus.UNKNOWN, now=now, code=exc.code, reason=exc.reason
             )
             return SendOutcome(Outcome.UNKNOWN, message)
-        return _temporary_failure(session, message, exc, now)
+        return _temporary_failure(session, message, cart, exc, now)
     except PermanentSendError as exc:
+        _count_reminder(session, cart, -1)
         set_status(
             session, message, MessageStatus.FAILED, now=now, code=exc.code, reason=exc.reason
         )
@@ -197,9 +201,6 @@ def send_email_step(
     message.error_code = None
     message.error_reason = None
     set_status(session, message, MessageStatus.SENT, now=now)
-    session.execute(
-        update(Cart).where(Cart.id == cart.id).values(reminders_sent=Cart.reminders_sent + 1)
-    )
     log.info(
         "message.sent",
         extra={"message_id": message.id, "to": mask_email(contact.email), "step": step.step_index},
@@ -236,9 +237,16 @@ def _intend(
     return message
 
 
+def _count_reminder(session: Session, cart: Cart, delta: int) -> None:
+    session.execute(
+        update(Cart).where(Cart.id == cart.id).values(reminders_sent=Cart.reminders_sent + delta)
+    )
+
+
 def _temporary_failure(
-    session: Session, message: Message, exc: TransientSendError, now: datetime
+    session: Session, message: Message, cart: Cart, exc: TransientSendError, now: datetime
 ) -> SendOutcome:
+    _count_reminder(session, cart, -1)  # it certainly did not go out
     if message.attempts >= MAX_SEND_ATTEMPTS:
         set_status(
             session,
