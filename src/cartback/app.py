@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cartback import migrations
 from cartback.api.app import build_api
 from cartback.carts import jobs as cart_jobs
-from cartback.channels import EmailChannel, OutboxChannel, SmtpChannel
+from cartback.channels import ChannelPool, EmailChannel, OutboxChannel, SmtpChannel
 from cartback.channels.breaker import CircuitBreaker
 from cartback.content import EmailRenderer
 from cartback.core.clock import Clock, SystemClock
@@ -71,7 +71,11 @@ class Runtime:
                 return self.outbox
             channel = self._channels.get(url)
             if channel is None:
-                channel = SmtpChannel(url, breaker=self.breaker)
+                # one connection per worker thread, reused across sends
+                channel = ChannelPool(
+                    lambda: SmtpChannel(url, breaker=self.breaker, clock=self.clock),
+                    size=self.settings.worker_concurrency,
+                )
                 self._channels[url] = channel
             return channel
 

@@ -14,10 +14,12 @@ from cartback.channels.base import (
 from cartback.channels.breaker import CircuitBreaker
 from cartback.channels.mime import build_mime
 from cartback.channels.outbox import CapturedEmail, OutboxChannel
+from cartback.channels.pool import ChannelPool
 from cartback.channels.smtp import SmtpChannel
 
 __all__ = [
     "CapturedEmail",
+    "ChannelPool",
     "ChannelError",
     "CircuitBreaker",
     "EmailChannel",
