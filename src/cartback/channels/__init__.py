@@ -19,8 +19,8 @@ from cartback.channels.smtp import SmtpChannel
 
 __all__ = [
     "CapturedEmail",
-    "ChannelPool",
     "ChannelError",
+    "ChannelPool",
     "CircuitBreaker",
     "EmailChannel",
     "OutboxChannel",
