@@ -501,3 +501,33 @@ def test_a_message_left_sending_by_a_crash_becomes_unknown_and_is_never_resent(
     advance(runtime, clock, 23 * HOUR)
     assert len(smtp_sink.received) == 1
     assert [m["status"] for m in cart(client, smtp_store)["messages"]] == ["unknown", "sent"]
+
+
+def test_a_cart_abandoned_anonymously_enters_the_journey_once_the_shopper_is_known(
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
+    smtp_sink: SmtpSink,
+) -> None:
+    from support.factories import iso
+
+    post_events(client, smtp_store, cart_updated(at=clock.now(), email=None))
+    advance(runtime, clock, 30 * MINUTE)
+    body = cart(client, smtp_store)
+    assert body["status"] == "abandoned"
+    assert body["timeline"][-1]["reason"] == "no_reachable_contact"
+
+    post_events(
+        client,
+        smtp_store,
+        {
+            "id": "evt-who",
+            "type": "contact.identified",
+            "occurred_at": iso(clock.now()),
+            "contact": {"email": "late@example.com", "first_name": "Lee"},
+            "cart": {"id": "cart-1"},
+        },
+    )
+    advance(runtime, clock, 1 * HOUR)
+    assert [m["To"] for m in smtp_sink.received] == ["Lee <late@example.com>"]

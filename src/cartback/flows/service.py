@@ -213,6 +213,17 @@ def end(
     session.flush()
 
 
+def ever_enrolled(session: Session, *, store_id: str, cart_id: str) -> bool:
+    return (
+        session.execute(
+            select(Enrollment.id)
+            .where(Enrollment.store_id == store_id, Enrollment.cart_id == cart_id)
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def active_enrollments(
     session: Session, *, store_id: str, cart_id: str | None = None, contact_id: str | None = None
 ) -> list[Enrollment]:

@@ -174,9 +174,15 @@ class _Applier:
         if event.cart is None or contact is None:
             return
         cart = carts.get_by_external_id(self.session, self.store_id, event.cart.id)
-        if cart is not None:
-            carts.attach_contact(self.session, cart, contact)
-            self._note(cart, event)
+        if cart is None:
+            return
+        carts.attach_contact(self.session, cart, contact)
+        self._note(cart, event)
+        # a cart abandoned before we knew who left it: the shopper is reachable now
+        if cart.status == CartStatus.ABANDONED and not flows.ever_enrolled(
+            self.session, store_id=self.store_id, cart_id=cart.id
+        ):
+            flows.enroll(self.session, cart=cart, now=self.now)
 
     def _order_placed(self, event: OrderPlaced, contact: Contact | None) -> None:
         result = carts.record_order(
