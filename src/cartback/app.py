@@ -44,6 +44,7 @@ class Runtime:
     clock: Clock
     engine: Engine
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]
     signer: Signer
     renderer: EmailRenderer
     registry: Registry
@@ -95,6 +96,9 @@ class Runtime:
         for channel in self._channels.values():
             channel.close()
         self.engine.dispose()
+        bind = self.readers.kw.get("bind")
+        if bind is not None:
+            bind.dispose()
 
 
 class _CountingStats(WorkerStats):
@@ -123,6 +127,7 @@ def build_runtime(
         clock=clock,
         engine=engine,
         sessions=sessions,
+        readers=make_sessionmaker(make_engine(settings.database_url, read_only=True)),
         signer=signer,
         renderer=EmailRenderer(),
         registry=Registry(),
@@ -156,6 +161,7 @@ def _stored_secret(sessions: sessionmaker[Session]) -> str:
 def create_app(runtime: Runtime) -> FastAPI:
     services = Services(
         sessions=runtime.sessions,
+        readers=runtime.readers,
         clock=runtime.clock,
         writer=runtime.writer,
         signer=runtime.signer,

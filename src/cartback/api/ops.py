@@ -29,7 +29,7 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> Response:
     try:
-        with services(request).sessions() as session:
+        with services(request).readers() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, 503)
@@ -44,7 +44,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.svc.clock.now()
-        with self.svc.sessions() as session:
+        with self.svc.readers() as session:
             due = due_count(session, now=now)
             oldest = oldest_due(session, now=now)
             rows = session.execute(

@@ -386,14 +386,21 @@ def flow_show(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="Port for the outbox and API")] = 8000,
-    shoppers: Annotated[int, typer.Option(help="Simulated shoppers")] = 40,
+    port: Annotated[int, typer.Option(help="Port for the outbox and API", min=1, max=65535)] = 8000,
+    shoppers: Annotated[int, typer.Option(help="Simulated shoppers", min=1, max=2000)] = 40,
     speed: Annotated[
-        float, typer.Option(help="Clock speed: simulated seconds per real second")
+        float,
+        typer.Option(help="Clock speed: simulated seconds per real second", min=1.0),
     ] = 5400.0,
-    database: Annotated[Path, typer.Option(help="SQLite file for the demo")] = Path(
-        "cartback-demo.db"
-    ),
+    database: Annotated[
+        Path,
+        typer.Option(
+            help="SQLite file for the demo, deleted and made afresh; the emails go in "
+            "<name>-outbox/ beside it",
+            dir_okay=False,
+        ),
+    ] = Path("cartback-demo.db"),
+    seed: Annotated[int, typer.Option(help="Same seed, same shoppers and choices")] = 7,
     keep_serving: Annotated[
         bool, typer.Option("--keep-serving/--exit", help="Keep the outbox open after the summary")
     ] = True,
@@ -404,7 +411,12 @@ def demo(
         from cartback.demo.run import run_demo
 
         run_demo(
-            port=port, shoppers=shoppers, speed=speed, database=database, keep_serving=keep_serving
+            port=port,
+            shoppers=shoppers,
+            speed=speed,
+            database=database,
+            keep_serving=keep_serving,
+            seed=seed,
         )
 
 

@@ -20,6 +20,7 @@ from cartback.core.writer import GroupCommitWriter
 @dataclass
 class Services:
     sessions: sessionmaker[Session]
+    readers: sessionmaker[Session]  # read-only: never waits for SQLite's one writer
     clock: Clock
     writer: GroupCommitWriter
     signer: Signer
@@ -30,6 +31,16 @@ class Services:
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A read-only session for one request."""
+    session = services(request).readers()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
 
 
 def request_session(request: Request) -> Iterator[Session]:

@@ -1,0 +1,1 @@
+"""``cartback demo``: a demo store, simulated shoppers and a fast clock (see run.py)."""

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -27,7 +28,6 @@ import httpx
 from cartback.channels import OutboxChannel
 from cartback.channels.outbox import CapturedEmail
 from cartback.content import format_money
-from cartback.core.clock import Clock
 from cartback.demo.catalogue import (
     CATALOGUE,
     CURRENCY,
@@ -39,6 +39,8 @@ from cartback.demo.catalogue import (
     Product,
     email_address,
 )
+from cartback.demo.clock import DemoClock
+from cartback.demo.errors import DemoError
 
 # Shoppers arrive over this much simulated time; the last one's journey then needs
 # 30 min to be abandoned and 72 h for the last reminder.
@@ -190,10 +192,6 @@ def tracked_links(captured: CapturedEmail, base_url: str) -> tuple[str | None, s
     )
 
 
-class DemoError(RuntimeError):
-    """The API answered the simulator in a way a store's integration would not expect."""
-
-
 Say = Callable[[datetime, str], None]
 
 
@@ -201,7 +199,8 @@ class Simulator:
     """Runs every shopper's next steps when the clock reaches them; call :meth:`tick` often.
 
     ``client`` talks to the demo's API with the store's key; ``outbox`` is where shoppers
-    "receive" their email.
+    "receive" their email. The clock is held at the next step (see :class:`DemoClock`),
+    so each step happens at its simulated time however long the real requests take.
     """
 
     def __init__(
@@ -209,7 +208,7 @@ class Simulator:
         shoppers: list[Shopper],
         *,
         client: httpx.Client,
-        clock: Clock,
+        clock: DemoClock,
         outbox: OutboxChannel,
         base_url: str,
         rng: random.Random,
@@ -226,29 +225,41 @@ class Simulator:
         self._due: list[tuple[datetime, int, Callable[[], None]]] = []
         self._seq = 0
         self._seen: set[str] = set()
+        self._running = False
         self.came_back: dict[Reaction, int] = {Reaction.BUY: 0, Reaction.CHANGE: 0}
-        start = clock.now()
+        self.start = clock.now()
         for shopper in shoppers:
-            self._at(start + shopper.arrives, lambda s=shopper: self._arrive(s))
+            self.at(self.start + shopper.arrives, partial(self._add_next, shopper))
 
     @property
     def last_arrival(self) -> timedelta:
         return max((s.arrives for s in self.shoppers), default=timedelta(0))
 
+    def next_due(self) -> datetime | None:
+        return self._due[0][0] if self._due else None
+
+    def at(self, moment: datetime, step: Callable[[], None]) -> None:
+        """Run ``step`` when the clock reaches ``moment`` (it holds there until it ran)."""
+        self._seq += 1
+        heapq.heappush(self._due, (moment, self._seq, step))
+        if not self._running:
+            self._clock.hold("shoppers", self.next_due())
+
     def tick(self) -> None:
         """Deliver new email to its shoppers, then run every step that is due."""
         self._read_mail()
-        now = self._clock.now()
-        while self._due and self._due[0][0] <= now:
-            _, _, step = heapq.heappop(self._due)
-            step()
-
-    def _at(self, moment: datetime, step: Callable[[], None]) -> None:
-        self._seq += 1
-        heapq.heappush(self._due, (moment, self._seq, step))
+        while self._due and self._due[0][0] <= self._clock.now():
+            moment, _, step = heapq.heappop(self._due)
+            self._running = True
+            self._clock.hold("shoppers", moment)  # the clock waits here until the step is done
+            try:
+                step()
+            finally:
+                self._running = False
+            self._clock.hold("shoppers", self.next_due())
 
     def _later(self, delay: timedelta, step: Callable[[], None]) -> None:
-        self._at(self._clock.now() + delay, step)
+        self.at(self._clock.now() + delay, step)
 
     # -- the store's side: events through POST /v1/events --------------------------
 
@@ -279,25 +290,22 @@ class Simulator:
 
     # -- a shopper's visit ------------------------------------------------------------
 
-    def _arrive(self, shopper: Shopper) -> None:
-        self._add_next(shopper)
-
     def _add_next(self, shopper: Shopper) -> None:
         shopper.cart.append(shopper.wants[len(shopper.cart)])
         self._send_cart(shopper, with_contact=not shopper.reaches_checkout)
         if len(shopper.cart) < len(shopper.wants):
-            self._later(_minutes(self._rng, 2, 6), lambda: self._add_next(shopper))
+            self._later(_minutes(self._rng, 2, 6), partial(self._add_next, shopper))
         elif shopper.reaches_checkout:
-            self._later(_minutes(self._rng, 3, 8), lambda: self._checkout(shopper))
+            self._later(_minutes(self._rng, 3, 8), partial(self._checkout, shopper))
         elif shopper.plan is Plan.BUYS_NOW:
-            self._later(_minutes(self._rng, 3, 8), lambda: self._order(shopper))
+            self._later(_minutes(self._rng, 3, 8), partial(self._order, shopper))
 
     def _checkout(self, shopper: Shopper) -> None:
         self._post(
             shopper, "checkout.started", cart={"id": shopper.cart_id}, contact=shopper.contact()
         )
         if shopper.plan is Plan.BUYS_NOW:
-            self._later(_minutes(self._rng, 3, 8), lambda: self._order(shopper))
+            self._later(_minutes(self._rng, 3, 8), partial(self._order, shopper))
 
     def _order(self, shopper: Shopper, *, after_email: int | None = None) -> None:
         self._post(
@@ -354,10 +362,13 @@ class Simulator:
             return
         if reaction is Reaction.OPEN:
             delay = _minutes(self._rng, 15, 10 * 60)
-            self._at(message.captured_at + delay, lambda: self._open(pixel))
+            self.at(message.captured_at + delay, partial(self._open, pixel))
             return
         delay = _minutes(self._rng, 20, 5 * 60)
-        self._at(message.captured_at + delay, lambda: self._click(shopper, reaction, nth, restore, pixel))
+        self.at(
+            message.captured_at + delay,
+            partial(self._click, shopper, reaction, nth, restore, pixel),
+        )
 
     def _open(self, pixel: str | None) -> None:
         if pixel is not None:
@@ -378,6 +389,6 @@ class Simulator:
         if response.status_code != 302:
             raise DemoError(f"GET {restore} -> {response.status_code}, expected a redirect")
         if reaction is Reaction.BUY:
-            self._later(_minutes(self._rng, 4, 15), lambda: self._order(shopper, after_email=nth))
+            self._later(_minutes(self._rng, 4, 15), partial(self._order, shopper, after_email=nth))
         else:
-            self._later(_minutes(self._rng, 3, 10), lambda: self._change_cart(shopper, nth))
+            self._later(_minutes(self._rng, 3, 10), partial(self._change_cart, shopper, nth))

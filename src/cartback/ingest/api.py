@@ -132,7 +132,7 @@ def _authenticate(svc: Services, api_key: str | None) -> tuple[str, StoreSetting
     known = _known_keys.get(digest)
     if known is not None and known.until > time.monotonic():
         return known.store_id, known.settings
-    with svc.sessions() as session:
+    with svc.readers() as session:
         store = authenticate(session, api_key)
         settings = store_settings(store)
     if len(_known_keys) > 10_000:

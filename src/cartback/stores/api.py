@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from cartback.core.services import request_session
+from cartback.core.services import read_session
 from cartback.stores.models import Store
 from cartback.stores.service import authenticate
 
@@ -20,9 +20,9 @@ def bearer_key(request: Request) -> str | None:
     return value.strip()
 
 
-def current_store(request: Request, session: Annotated[Session, Depends(request_session)]) -> Store:
+def current_store(request: Request, session: Annotated[Session, Depends(read_session)]) -> Store:
     return authenticate(session, bearer_key(request))
 
 
-SessionDep = Annotated[Session, Depends(request_session)]
+SessionDep = Annotated[Session, Depends(read_session)]
 StoreDep = Annotated[Store, Depends(current_store)]
