@@ -143,7 +143,9 @@ def build_runtime(
             email_channel=runtime.email_channel,
         ),
     )
-    cart_jobs.register(runtime.registry, clock, expiry=settings.cart_expiry)
+    cart_jobs.register(
+        runtime.registry, clock, expiry=settings.cart_expiry, on_expired=flow_jobs.end_expired
+    )
     ingest_jobs.register(runtime.registry, clock, retention=settings.event_retention)
     return runtime
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -27,8 +27,15 @@ def get_stats(
             "'from' and 'to' need a time zone, e.g. 2026-01-05T00:00:00Z", code="naive_datetime"
         )
     # the period is [from, to); by default it runs up to and including now
-    end = end or services(request).clock.now() + timedelta(microseconds=1)
-    start = start or end - timedelta(days=30)
+    try:
+        end = (end or services(request).clock.now() + timedelta(microseconds=1)).astimezone(UTC)
+        start = (start or end - timedelta(days=30)).astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid query value with no UTC equivalent
+        raise Unprocessable(
+            "'from' and 'to' must be moments between the years 1 and 9999 in UTC",
+            code="period_out_of_range",
+        ) from None
     if start >= end:
         raise Unprocessable("'from' must be before 'to'", code="empty_period")
     body = asdict(stats(session, store_id=store.id, start=start, end=end))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from cartback import __version__
@@ -29,4 +32,26 @@ def build_api(svc: Services) -> FastAPI:
     app.include_router(tracking_router)
     app.include_router(ops.router)
     app.include_router(outbox.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with the ``$defs`` of hand-written request schemas (POST
+    /v1/events parses its own body) moved to ``components/schemas``, where their
+    ``#/components/schemas/...`` references point."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = spec.setdefault("components", {}).setdefault("schemas", {})
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                content = operation.get("requestBody", {}).get("content", {})
+                for media in content.values():
+                    components.update(media.get("schema", {}).pop("$defs", {}))
+        app.openapi_schema = spec
+    return app.openapi_schema

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from html import escape
 
 from fastapi import APIRouter, Request
@@ -53,6 +54,16 @@ def _html_part(raw: bytes) -> tuple[email.message.EmailMessage, str]:
     return parsed, str(content)
 
 
+# before "/outbox/{message_id}", which would match "<id>.eml" too (routes match in order)
+@router.get("/outbox/{message_id}.eml")
+def outbox_raw(message_id: str, request: Request) -> Response:
+    outbox = services(request).outbox
+    found = outbox.get(message_id) if outbox is not None else None
+    if found is None:
+        return PlainTextResponse("Not found", 404)
+    return Response(found.mime, media_type="message/rfc822")
+
+
 @router.get("/outbox/{message_id}")
 def outbox_message(message_id: str, request: Request) -> Response:
     outbox = services(request).outbox
@@ -78,13 +89,13 @@ def outbox_html(message_id: str, request: Request) -> Response:
     found = outbox.get(message_id) if outbox is not None else None
     if found is None:
         return PlainTextResponse("Not found", 404)
-    return HTMLResponse(_html_part(found.mime)[1])
+    return HTMLResponse(_for_preview(_html_part(found.mime)[1]))
 
 
-@router.get("/outbox/{message_id}.eml")
-def outbox_raw(message_id: str, request: Request) -> Response:
-    outbox = services(request).outbox
-    found = outbox.get(message_id) if outbox is not None else None
-    if found is None:
-        return PlainTextResponse("Not found", 404)
-    return Response(found.mime, media_type="message/rfc822")
+# The open pixel: previewing a message in the outbox must not count as the shopper's open.
+_PIXEL = re.compile(r"<img\b[^>]*\bsrc=[\"'][^\"']*/o/[^\"']+\.gif[\"'][^>]*>", re.IGNORECASE)
+
+
+def _for_preview(html: str) -> str:
+    """The email as the shopper would see it, minus the open pixel."""
+    return _PIXEL.sub("", html)

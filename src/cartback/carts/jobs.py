@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from cartback.carts.models import Cart
 from cartback.carts.service import expire_idle
 from cartback.core.clock import Clock
 from cartback.queue import ClaimedJob, Registry, Reschedule, enqueue
@@ -17,10 +19,20 @@ BATCH = 500
 EVERY = timedelta(hours=1)
 
 
-def register(registry: Registry, clock: Clock, *, expiry: timedelta) -> None:
+OnExpired = Callable[[Session, list[Cart], datetime], None]
+
+
+def register(
+    registry: Registry, clock: Clock, *, expiry: timedelta, on_expired: OnExpired | None = None
+) -> None:
+    """``on_expired`` runs in the same transaction, e.g. to end the carts' journeys."""
+
     def handle(session: Session, job: ClaimedJob) -> Reschedule:
         now = clock.now()
-        done = expire_idle(session, before=now - expiry, now=now, limit=BATCH)
+        expired = expire_idle(session, before=now - expiry, now=now, limit=BATCH)
+        if on_expired is not None and expired:
+            on_expired(session, expired, now)
+        done = len(expired)
         return Reschedule(now if done == BATCH else now + EVERY, f"expired {done} carts")
 
     registry.register(EXPIRE_JOB, handle)

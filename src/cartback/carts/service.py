@@ -300,8 +300,8 @@ def _cart_for_order(
     return None
 
 
-def expire_idle(session: Session, *, before: datetime, now: datetime, limit: int) -> int:
-    """Expire up to ``limit`` open carts idle since ``before``; returns how many."""
+def expire_idle(session: Session, *, before: datetime, now: datetime, limit: int) -> list[Cart]:
+    """Expire up to ``limit`` open carts idle since ``before``; returns them."""
     ids = list(
         session.execute(
             select(Cart.id)
@@ -310,9 +310,10 @@ def expire_idle(session: Session, *, before: datetime, now: datetime, limit: int
             .limit(limit)
         ).scalars()
     )
-    for cart in session.execute(select(Cart).where(Cart.id.in_(ids))).scalars():
+    expired = list(session.execute(select(Cart).where(Cart.id.in_(ids))).scalars())
+    for cart in expired:
         close(session, cart, status=CartStatus.EXPIRED, at=now)
         timeline.record(
             session, store_id=cart.store_id, cart_id=cart.id, at=now, kind="cart.expired"
         )
-    return len(ids)
+    return expired

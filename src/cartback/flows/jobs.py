@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,6 +54,14 @@ class JourneyDeps:
 def register(registry: Registry, deps: JourneyDeps) -> None:
     registry.register(carts.ABANDON_JOB, lambda s, j: check_abandonment(s, j, deps))
     registry.register(flows.STEP_JOB, lambda s, j: run_step(s, j, deps))
+
+
+def end_expired(session: Session, expired: list[Cart], now: datetime) -> None:
+    """Expired carts end their journeys at once, not when their next step comes due."""
+    for cart in expired:
+        flows.exit_journeys(
+            session, store_id=cart.store_id, cart_id=cart.id, reason="cart_expired", now=now
+        )
 
 
 def check_abandonment(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule | None:

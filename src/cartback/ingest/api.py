@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -114,6 +114,30 @@ def _problem_error(err: Any, batched: bool) -> dict[str, str]:
     return {"field": _location(loc, batched), "message": message}
 
 
+# How far ahead of our clock a store's clock may run. A snapshot dated later than this
+# would make every real update after it look stale.
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
+def refuse_future(events: list[EventIn], now: datetime) -> None:
+    limit = now + MAX_CLOCK_SKEW
+    errors = [
+        {
+            "field": "occurred_at" if len(events) == 1 else f"[{i}].occurred_at",
+            "message": f"is in the future: {event.occurred_at.isoformat()} is after "
+            f"{limit.isoformat()}",
+        }
+        for i, event in enumerate(events)
+        if event.occurred_at > limit
+    ]
+    if errors:
+        raise Unprocessable(
+            f"{errors[0]['field']} {errors[0]['message']}; check the sending clock",
+            code="occurred_in_future",
+            errors=errors,
+        )
+
+
 @dataclass(frozen=True)
 class _KnownKey:
     store_id: str
@@ -177,6 +201,7 @@ async def post_events(request: Request) -> Response:
     store_id, settings = await run_in_threadpool(_authenticate, svc, bearer_key(request))
     events = parse_events(await read_limited_body(request))
     now = svc.clock.now()
+    refuse_future(events, now)
     future = svc.writer.submit(lambda session: _ingest(session, store_id, settings, events, now))
     result = await asyncio.wrap_future(future)
     for event, outcome in zip(events, result["results"], strict=True):

@@ -22,7 +22,7 @@ def prune_events(session: Session, *, before: datetime, limit: int) -> int:
         session.execute(
             select(Event.id)
             .where(Event.received_at < before)
-            .order_by(Event.received_at)
+            .order_by(Event.received_at, Event.id)
             .limit(limit)
         ).scalars()
     )

@@ -44,7 +44,7 @@ def _has_nul(value: Any) -> bool:
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    @field_validator("*", mode="before")
+    @field_validator("*")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         # PostgreSQL text and JSONB cannot hold U+0000; refuse it here as a 422 rather

@@ -6,6 +6,7 @@ A token that does not verify gets a plain 404, the same as a token for nothing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from html import escape
 from typing import Annotated
@@ -56,9 +57,18 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>{escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;
 color:#222;line-height:1.5}}button{{font-size:1rem;padding:.6rem 1.2rem;border-radius:6px;
-border:0;background:#222;color:#fff;cursor:pointer}}</style></head>
+border:0;background:#222;color:#fff;cursor:pointer}}
+button:focus-visible{{outline:3px solid #2563eb;outline-offset:2px}}</style></head>
 <body><main>{body}</main></body></html>"""
     return HTMLResponse(html, status_code=status, headers=_NO_STORE)
+
+
+def _unsubscribed_page(store_name: str) -> HTMLResponse:
+    return _page(
+        "Unsubscribed",
+        f"<h1>You are unsubscribed</h1><p>{escape(store_name)} will not email you cart "
+        "reminders any more.</p>",
+    )
 
 
 @router.get("/u/{token}")
@@ -70,10 +80,7 @@ def unsubscribe_page(token: str, request: Request, session: SessionDep) -> Respo
     store = session.get(Store, message.store_id)
     name = escape(store.name if store else "this store")
     if message.unsubscribed_at is not None:
-        return _page(
-            "Unsubscribed",
-            f"<h1>You are unsubscribed</h1><p>{name} will not email you reminders any more.</p>",
-        )
+        return _unsubscribed_page(store.name if store else "this store")
     return _page(
         "Unsubscribe",
         f"<h1>Unsubscribe from {name}?</h1><p>You will get no more cart reminders at "
@@ -91,23 +98,20 @@ async def unsubscribe(token: str, request: Request) -> Response:
     one_click = str(form.get("List-Unsubscribe", "")).strip() == "One-Click"
     svc = services(request)
 
-    def work(session: Session) -> bool:
+    def work(session: Session) -> str | None:
+        """Unsubscribe; the store's name for the confirmation, None for a bad token."""
         message_id = svc.signer.unsign("u", token)
         message = session.get(Message, message_id) if message_id else None
         if message is None:
-            return False
+            return None
         source = "one-click unsubscribe" if one_click else "unsubscribe page"
         service.unsubscribe(session, message, now=svc.clock.now(), source=source)
-        return True
+        store = session.get(Store, message.store_id)
+        return store.name if store else "this store"
 
-    import asyncio
-
-    done = await asyncio.wrap_future(svc.writer.submit(work))
-    if not done:
+    store_name = await asyncio.wrap_future(svc.writer.submit(work))
+    if store_name is None:
         return _not_found()
     if one_click:
         return PlainTextResponse("Unsubscribed", headers=_NO_STORE)
-    return _page(
-        "Unsubscribed",
-        "<h1>You are unsubscribed</h1><p>You will get no more cart reminders from us.</p>",
-    )
+    return _unsubscribed_page(store_name)

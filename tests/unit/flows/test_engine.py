@@ -76,9 +76,7 @@ def test_a_suppressed_or_withdrawn_contact_ends_the_journey_before_any_send() ->
     withdrawn = ContactView("ann@example.com", 0, email_consent=False, suppressed=None)
     now = T0 + timedelta(hours=1)
     assert decide(at_step(0), CART, gone, FLOW, PolicyView(), now) == Exit("unsubscribed")
-    assert decide(at_step(0), CART, withdrawn, FLOW, PolicyView(), now) == Exit(
-        "consent_withdrawn"
-    )
+    assert decide(at_step(0), CART, withdrawn, FLOW, PolicyView(), now) == Exit("consent_withdrawn")
 
 
 def test_explicit_consent_mode_skips_a_contact_who_never_opted_in() -> None:
@@ -99,8 +97,10 @@ def test_no_email_address_skips_an_email_step() -> None:
 
 def test_entry_rules() -> None:
     flow = FlowDefinition.model_validate(
-        {"entry": {"min_value": 3000, "min_items": 2, "customer": "first_time"},
-         "steps": [{"after": "1h"}]}
+        {
+            "entry": {"min_value": 3000, "min_items": 2, "customer": "first_time"},
+            "steps": [{"after": "1h"}],
+        }
     )
     small = CartView("abandoned", 2999, 2, T0)
     one_item = CartView("abandoned", 9000, 1, T0)
