@@ -26,7 +26,7 @@ from types import FrameType
 
 import httpx
 import uvicorn
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.analytics.service import stats
@@ -140,10 +140,7 @@ class _Demo:
     def run(self, *, keep_serving: bool) -> None:
         settings = self._settings()
         runtime = build_runtime(settings, self.clock)
-        # Plain reads for the progress lines, off the app's sessions: those open every
-        # transaction with BEGIN IMMEDIATE and would queue behind the writer.
-        read_engine = create_engine(settings.database_url)
-        self.reads = sessionmaker(read_engine)
+        self.reads = runtime.readers  # never wait for the writer
         stop_worker = threading.Event()
         server: uvicorn.Server | None = None
         try:
@@ -180,7 +177,6 @@ class _Demo:
             if server is not None:
                 server.should_exit = True
             runtime.close()
-            read_engine.dispose()
 
     # -- setting up ---------------------------------------------------------------------
 
