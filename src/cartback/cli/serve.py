@@ -18,17 +18,25 @@ from cartback.settings import Settings
 log = logging.getLogger("cartback.cli")
 
 
-def check_schema(runtime: Runtime) -> None:
+def check_schema(settings: Settings) -> None:
+    """Refuse to start on a database that `cartback db upgrade` has not brought to head.
+
+    Runs before the runtime is built: building it already reads tables (the stored
+    secret), and an unmigrated database must get this message, not "no such table".
+    """
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
+    from cartback.core.db import make_engine
     from cartback.migrations import alembic_config
 
-    head = ScriptDirectory.from_config(
-        alembic_config(runtime.settings.database_url)
-    ).get_current_head()
-    with runtime.engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_current_head()
+    engine = make_engine(settings.database_url)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
     if current != head:
         raise ConfigError(
             f"The database schema is at {current or 'nothing'}, this version needs {head}.\n"
@@ -47,10 +55,10 @@ def start_worker(runtime: Runtime, **options: Any) -> tuple[threading.Event, thr
 
 def serve_forever(settings: Settings, *, api: bool, worker: bool, migrate: bool) -> None:
     configure_logging(settings.log_level)
+    if not migrate:
+        check_schema(settings)
     runtime = build_runtime(settings, migrate=migrate)
     try:
-        if not migrate:
-            check_schema(runtime)
         stop, thread = start_worker(runtime) if worker else (threading.Event(), None)
         if api:
             where = f"http://{settings.host}:{settings.port}"
