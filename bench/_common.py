@@ -309,3 +309,31 @@ def run_wrk(
     result = parse_wrk(done.stdout)
     result["command"] = " ".join(cmd)
     return result
+
+
+# --- profiling -----------------------------------------------------------------------------
+
+
+def py_spy_self(pyspy: str, out: str) -> subprocess.Popen[bytes]:
+    """Start py-spy on this very process (all threads); stop it with :func:`py_spy_done`."""
+    import signal  # noqa: F401
+
+    proc = subprocess.Popen(
+        [pyspy, "record", "--pid", str(os.getpid()), "--format", "raw", "--rate", "250",
+         "--nonblocking", "--output", out],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # attach before the measured phase starts
+    return proc
+
+
+def py_spy_done(proc: subprocess.Popen[bytes] | None) -> None:
+    import signal
+
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -211,7 +211,9 @@ class Worker:
         except Exception as exc:  # settling itself failed: the lease will rescue the job
             logger.error("job.settle_failed", extra=self._fields(job, error=short_error(exc)))
             return
-        self.stats.observe(kind=job.kind, outcome=outcome, seconds=time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self.stats.observe(kind=job.kind, outcome=outcome, seconds=seconds)
+        logger.debug("job.settled", extra=self._fields(job, outcome=str(outcome), seconds=seconds))
 
     def _settle(self, job: ClaimedJob) -> Outcome:
         handler = self.registry.get(job.kind)
