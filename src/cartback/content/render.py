@@ -4,6 +4,20 @@ Templates live in ``templates/email/<name>/<locale>/`` as ``subject.txt``, ``bod
 ``body.txt``; a locale falls back to its language and then to ``en`` (``pt_BR`` -> ``pt`` ->
 ``en``). Each template sees only the fields of :class:`~cartback.content.context.EmailContext`.
 
+A body is either a whole document or a *fragment* of named sections that fill the slots of
+the shared layout (``_layout/<locale>/body.html`` or ``body.txt``)::
+
+    <!--preheader-->Your cart at {{ store.name }} is saved.
+    <!--button-->Return to your cart
+    <!--content-->
+    <h1 class="title">Did you forget something?</h1>
+    <!--@include items-->
+
+The layout marks its slots ``<!--@preheader-->``, ``<!--@button-->``, ``<!--@content-->``;
+``<!--@include NAME-->`` pulls in ``_partials/<locale>/NAME.html`` (or ``.txt``). The pieces
+are joined as text before Jinja compiles them and before the CSS is inlined, so a layout's
+``<style>`` reaches every template.
+
 Why inline at load time: inlining CSS per message costs 169 µs of a 442 µs pipeline; doing it once
 per template doubles the messages rendered per core (2,261 -> 4,804/s, performance.md B5).
 """
@@ -42,6 +56,9 @@ _JINJA_TAG = re.compile(
     re.DOTALL,
 )
 _MAX_OVERRIDES = 256
+_SECTION = re.compile(r"<!--([a-z_]+)-->")
+_SLOT = re.compile(r"<!--@([a-z_]+)-->")
+_INCLUDE = re.compile(r"<!--@include ([a-z0-9_]+)-->")
 
 
 class RenderError(Exception):
@@ -153,6 +170,8 @@ class EmailRenderer:
             except FileNotFoundError as exc:
                 raise RenderError(f"template {name}/{locale} has no {part}") from exc
         label = f"{name}/{locale}"
+        for part in ("body.html", "body.txt"):
+            sources[part] = self._compose(sources[part], part, locale, label)
         html_source = sources["body.html"]
         _compile(self._html_env, html_source, f"{label}/body.html")  # errors name the real line
         return _Compiled(
@@ -162,6 +181,39 @@ class EmailRenderer:
             ),
             text=_compile(self._text_env, sources["body.txt"], f"{label}/body.txt"),
         )
+
+    def _compose(self, source: str, part: str, locale: str, label: str) -> str:
+        """A fragment's sections poured into the layout, with its includes resolved."""
+        if _SECTION.match(source):
+            pieces = _SECTION.split(source)[1:]
+            sections = {
+                key: text.strip("\n") for key, text in zip(pieces[::2], pieces[1::2], strict=True)
+            }
+            for key in ("preheader", "button"):
+                if key in sections:
+                    sections[key] = sections[key].strip()
+            layout = self._shared("_layout", part, locale, label)
+
+            def fill(match: re.Match[str]) -> str:
+                if match.group(1) not in sections:
+                    raise RenderError(f"{label}/{part} has no <!--{match.group(1)}--> section")
+                return sections[match.group(1)]
+
+            source = _SLOT.sub(fill, layout)  # "<!--@include x-->" is no slot: kept for below
+        extension = part.rsplit(".", 1)[1]
+        return _INCLUDE.sub(
+            lambda m: self._shared("_partials", f"{m.group(1)}.{extension}", locale, label).rstrip(
+                "\n"
+            ),
+            source,
+        )
+
+    def _shared(self, folder: str, part: str, locale: str, label: str) -> str:
+        for candidate in _locale_candidates(locale):
+            found = self._root / folder / candidate / part
+            if found.is_file():
+                return found.read_text(encoding="utf-8")
+        raise RenderError(f"{label}: no {folder}/{locale}/{part} (nor in English)")
 
     def _override(self, source: str) -> Template:
         with self._lock:

@@ -275,3 +275,51 @@ def test_inline_css_keeps_loops_between_table_rows() -> None:
         '<td class="q" title="{{ i.name }}" style="color: red;font-weight: bold;">'
         "{{ i.name if i.quantity > 1 else '-' }}</td></tr>{% endfor %}</tbody>"
     ) in inlined
+
+
+def write_layout(root: Path) -> None:
+    for folder, part, text in (
+        (
+            "_layout",
+            "body.html",
+            "<html><head><style>.t { color: red; }</style></head><body>"
+            "<i><!--@preheader--></i><div class='t'><!--@content--></div>"
+            "<a href='{{ restore_url }}'><!--@button--></a></body></html>",
+        ),
+        ("_layout", "body.txt", "<!--@content-->\n<!--@button-->: {{ restore_url }}"),
+        ("_partials", "total.html", "<b class='t'>{{ total }}</b>\n"),
+        ("_partials", "total.txt", "Total {{ total }}\n"),
+    ):
+        (root / folder / "en").mkdir(parents=True, exist_ok=True)
+        (root / folder / "en" / part).write_text(text)
+
+
+def test_a_fragment_fills_the_shared_layout_and_its_css_reaches_it(tmp_path: Path) -> None:
+    write_layout(tmp_path)
+    write_template(
+        tmp_path,
+        "t",
+        "en",
+        "<!--preheader-->Saved for {{ first_name }}\n<!--button-->Go back\n<!--content-->\n"
+        "<p>Hello</p>\n<!--@include total-->\n",
+    )
+    (tmp_path / "t" / "en" / "body.txt").write_text(
+        "<!--button-->Go back\n<!--content-->\nHello\n<!--@include total-->"
+    )
+
+    out = EmailRenderer(tmp_path).render("t", make_context(first_name="Ann"))
+
+    assert "<i>Saved for Ann</i>" in out.html
+    assert re.search(r"<div class=\"t\" style=\"color: ?red;?\"><p>Hello</p>\s*<b", out.html)
+    assert re.search(r"<b class=\"t\" style=\"color: ?red;?\">", out.html)
+    assert ">Go back</a>" in out.html
+    assert out.text.splitlines()[:2] == ["Hello", f"Total {make_context().total}"]
+    assert out.text.endswith(f"Go back: {make_context().restore_url}")
+
+
+def test_a_fragment_missing_a_section_the_layout_needs_is_named(tmp_path: Path) -> None:
+    write_layout(tmp_path)
+    write_template(tmp_path, "t", "en", "<!--content-->\n<p>Hello</p>\n")
+
+    with pytest.raises(RenderError, match="has no <!--preheader--> section"):
+        EmailRenderer(tmp_path).render("t", make_context())
