@@ -151,12 +151,6 @@ def settings_from(**options: Any) -> Settings:
     return load_settings(**options)
 
 
-def _runtime(settings: Settings, *, migrate: bool) -> Any:
-    from cartback.app import build_runtime
-
-    return build_runtime(settings, migrate=migrate)
-
-
 def _with_session(settings: Settings, fn: Callable[[Any, Any], T], *, migrate: bool = True) -> T:
     from cartback.core.clock import SystemClock
     from cartback.core.db import make_engine, make_sessionmaker, transaction
@@ -172,6 +166,16 @@ def _with_session(settings: Settings, fn: Callable[[Any, Any], T], *, migrate: b
         engine.dispose()
 
 
+def _serve(*, api: bool, worker: bool, migrate: bool, options: dict[str, Any]) -> None:
+    """Run the API and/or the worker with these settings (the command's own parameters,
+    named as the settings they set)."""
+    with friendly_errors():
+        settings = settings_from(**options)
+        from cartback.cli.serve import serve_forever
+
+        serve_forever(settings, api=api, worker=worker, migrate=migrate)
+
+
 @app.command()
 def run(
     database_url: DatabaseOpt = None,
@@ -180,31 +184,15 @@ def run(
     secret_key: SecretOpt = None,
     host: HostOpt = None,
     port: PortOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    batch_size: BatchOpt = None,
+    worker_concurrency: ConcurrencyOpt = None,
+    worker_batch: BatchOpt = None,
     poll_interval: PollOpt = None,
     outbox_dir: OutboxOpt = None,
     log_level: LogLevelOpt = None,
 ) -> None:
     """API and worker in one process: the zero-setup default (SQLite, migrations applied,
     email captured in the outbox unless an SMTP server is set)."""
-    with friendly_errors():
-        settings = settings_from(
-            database_url=database_url,
-            smtp_url=smtp_url,
-            base_url=base_url,
-            secret_key=secret_key,
-            host=host,
-            port=port,
-            worker_concurrency=concurrency,
-            worker_batch=batch_size,
-            poll_interval=poll_interval,
-            outbox_dir=outbox_dir,
-            log_level=log_level,
-        )
-        from cartback.cli.serve import serve_forever
-
-        serve_forever(settings, api=True, worker=True, migrate=True)
+    _serve(api=True, worker=True, migrate=True, options=locals())
 
 
 @app.command()
@@ -219,20 +207,7 @@ def serve(
     log_level: LogLevelOpt = None,
 ) -> None:
     """The HTTP API only; run any number of these against one PostgreSQL."""
-    with friendly_errors():
-        settings = settings_from(
-            database_url=database_url,
-            smtp_url=smtp_url,
-            base_url=base_url,
-            secret_key=secret_key,
-            host=host,
-            port=port,
-            outbox_dir=outbox_dir,
-            log_level=log_level,
-        )
-        from cartback.cli.serve import serve_forever
-
-        serve_forever(settings, api=True, worker=False, migrate=False)
+    _serve(api=True, worker=False, migrate=False, options=locals())
 
 
 @app.command()
@@ -241,28 +216,14 @@ def worker(
     smtp_url: SmtpOpt = None,
     base_url: BaseUrlOpt = None,
     secret_key: SecretOpt = None,
-    concurrency: ConcurrencyOpt = None,
-    batch_size: BatchOpt = None,
+    worker_concurrency: ConcurrencyOpt = None,
+    worker_batch: BatchOpt = None,
     poll_interval: PollOpt = None,
     outbox_dir: OutboxOpt = None,
     log_level: LogLevelOpt = None,
 ) -> None:
     """A worker only: abandonment checks, journey steps, sends, maintenance."""
-    with friendly_errors():
-        settings = settings_from(
-            database_url=database_url,
-            smtp_url=smtp_url,
-            base_url=base_url,
-            secret_key=secret_key,
-            worker_concurrency=concurrency,
-            worker_batch=batch_size,
-            poll_interval=poll_interval,
-            outbox_dir=outbox_dir,
-            log_level=log_level,
-        )
-        from cartback.cli.serve import serve_forever
-
-        serve_forever(settings, api=False, worker=True, migrate=False)
+    _serve(api=False, worker=True, migrate=False, options=locals())
 
 
 @db_app.command("upgrade")
