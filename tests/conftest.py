@@ -3,59 +3,32 @@ CARTBACK_TEST_DB), the app wired with a ManualClock, a store and a real SMTP ser
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from cartback.app import Runtime, build_runtime, create_app
 from cartback.core.clock import ManualClock
-from cartback.core.db import make_engine
 from cartback.migrations import upgrade
-from cartback.models import metadata
 from cartback.settings import Settings
+from support.databases import empty_tables, fresh_database
 from support.factories import START, StoreKeys, make_store
 from support.smtp import SmtpSink
-
-PG_SERVER = os.environ.get("CARTBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-
-
-def backend() -> str:
-    return os.environ.get("CARTBACK_TEST_DB", "sqlite")
 
 
 @pytest.fixture(scope="session")
 def migrated_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One migrated database per test run; each test starts from empty tables."""
-    if backend() == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'cartback.db'}"
+    with fresh_database(tmp_path_factory.mktemp("db"), prefix="cb_test") as url:
         upgrade(url)
         yield url
-        return
-    name = f"cb_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"{PG_SERVER}/{name}"
-    upgrade(url)
-    try:
-        yield url
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def database_url(migrated_url: str) -> str:
-    engine = make_engine(migrated_url)
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(text(f"DELETE FROM {table.name}"))
-    engine.dispose()
+    empty_tables(migrated_url)
     return migrated_url
 
 

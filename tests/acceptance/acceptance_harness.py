@@ -16,34 +16,25 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psycopg
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from cartback.core.db import make_engine
-from cartback.models import metadata
 from support.smtp import free_port
 
 T = TypeVar("T")
 
-PG_SERVER = os.environ.get("CARTBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 # Generous: this is how long a process may take to do work that is already due,
 # not a schedule. A healthy run takes well under a second per wait.
 DEADLINE = 60.0
 POLL = 0.1
-
-
-def backend() -> str:
-    return os.environ.get("CARTBACK_TEST_DB", "sqlite")
 
 
 def cli_command() -> list[str]:
@@ -83,33 +74,6 @@ def wait_for(
 
 
 # --- databases --------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(directory: Path) -> Iterator[str]:
-    """A new, empty database for one test module: a SQLite file or a PostgreSQL database
-    (dropped afterwards)."""
-    if backend() == "sqlite":
-        yield f"sqlite:///{directory / 'cartback.db'}"
-        return
-    name = f"cb_acc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def empty_tables(url: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as connection:
-            for table in reversed(metadata.sorted_tables):
-                connection.execute(text(f"DELETE FROM {table.name}"))
-    finally:
-        engine.dispose()
 
 
 # --- processes --------------------------------------------------------------------

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acceptance_harness import Cartback, empty_tables, fresh_database
+from acceptance_harness import Cartback
+
+from support.databases import empty_tables, fresh_database
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from acceptance_harness import Cartback, backend
+from acceptance_harness import Cartback
 from sqlalchemy import text
+
+from support.databases import backend
 
 COMMANDS = ("run", "serve", "worker", "db", "store", "flow", "demo")
 

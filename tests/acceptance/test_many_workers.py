@@ -8,13 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acceptance_harness import Cartback, backend, hours_ago, wait_for
+from acceptance_harness import Cartback, hours_ago, wait_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cartback.flows.service import STEP_JOB
 from cartback.messages.models import Message
 from cartback.queue import Job
+from support.databases import backend
 from support.factories import cart_updated, item
 from support.smtp import SmtpSink
 

@@ -3,13 +3,10 @@ the backend under test; upgrading is idempotent and a full downgrade round-trips
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -19,24 +16,14 @@ from sqlalchemy import inspect
 from cartback.core.db import make_engine
 from cartback.migrations import alembic_config, upgrade
 from cartback.models import metadata
-
-PG_SERVER = os.environ.get("CARTBACK_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+from support.databases import fresh_database
 
 
 @pytest.fixture
 def fresh_url(tmp_path: Path) -> Iterator[str]:
     """An empty database, not the suite's shared one."""
-    if os.environ.get("CARTBACK_TEST_DB", "sqlite") == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    name = f"cb_mig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(tmp_path, prefix="cb_mig") as url:
+        yield url
 
 
 def differences(url: str) -> list[Any]:

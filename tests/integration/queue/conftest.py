@@ -6,36 +6,24 @@ CARTBACK_TEST_DB picks the backend: ``sqlite`` (default, a temp file) or
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from queue_factories import START, backend
+from queue_factories import START
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import ManualClock
 from cartback.core.db import Base, make_engine, make_sessionmaker
 from cartback.queue import Job
-
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+from support.databases import fresh_database
 
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
-    if backend() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'queue.db'}"
-        return
-    name = f"cb_queue_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(tmp_path, prefix="cb_queue") as url:
+        yield url
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,13 +14,6 @@ from cartback.queue import Job, enqueue
 
 START = datetime.fromisoformat("2026-01-05T09:00:00+00:00")
 STORE = "st_test"
-
-
-def backend() -> str:
-    name = os.environ.get("CARTBACK_TEST_DB", "sqlite")
-    if name not in ("sqlite", "postgresql"):
-        raise pytest.UsageError(f"CARTBACK_TEST_DB must be sqlite or postgresql, not {name!r}")
-    return name
 
 
 def add_job(

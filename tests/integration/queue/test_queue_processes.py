@@ -7,13 +7,14 @@ from datetime import datetime
 from threading import Barrier
 
 import pytest
-from queue_factories import START, STORE, all_keys, backend
+from queue_factories import START, STORE, all_keys
 from sqlalchemy import insert, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import ManualClock
 from cartback.core.db import make_engine, make_sessionmaker, transaction
 from cartback.queue import ClaimedJob, Job, JobStatus, Registry, Worker
+from support.databases import backend
 
 JOBS = 2_000
 PROCESSES = 4
