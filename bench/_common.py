@@ -217,7 +217,9 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
 
 
 def require(tool: str, package: str) -> str:
-    path = shutil.which(tool) or (f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None)
+    path = shutil.which(tool) or (
+        f"/usr/sbin/{tool}" if Path(f"/usr/sbin/{tool}").exists() else None
+    )
     if path is None:
         sys.exit(f"{tool} is not installed: apt-get install {package}")
     return path
@@ -301,9 +303,7 @@ def run_wrk(
         str(script),
         url,
     ]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=seconds + 30, check=False
-    )
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr}")
     result = parse_wrk(done.stdout)
@@ -319,10 +319,22 @@ def py_spy_self(pyspy: str, out: str) -> subprocess.Popen[bytes]:
     import signal  # noqa: F401
 
     proc = subprocess.Popen(
-        [pyspy, "record", "--pid", str(os.getpid()), "--format", "raw", "--rate", "250",
-         "--nonblocking", "--output", out],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            pyspy,
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--output",
+            out,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)  # attach before the measured phase starts
     return proc
 
