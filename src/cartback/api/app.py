@@ -12,6 +12,7 @@ from cartback import __version__
 from cartback.analytics.api import router as stats_router
 from cartback.api import carts, ops, outbox, problems
 from cartback.core.services import Services
+from cartback.ingest.api import fast_route as ingest_fast_route
 from cartback.ingest.api import router as ingest_router
 from cartback.tracking.api import router as tracking_router
 
@@ -26,6 +27,7 @@ def build_api(svc: Services) -> FastAPI:
     app = FastAPIOffline(title="cartback", version=__version__, description=DESCRIPTION)
     app.state.services = svc
     problems.install(app)
+    app.router.routes.append(ingest_fast_route)
     app.include_router(ingest_router)
     app.include_router(carts.router)
     app.include_router(stats_router)

@@ -20,6 +20,11 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+R = TypeVar("R")
+# Handles a whole group's items at once (set-based SQL); returns, per item and in order,
+# its result or the exception that is that item's answer.
+BatchHandler = Callable[[Session, list[ItemT]], list["R | Exception"]]
 log = logging.getLogger("cartback.writer")
 
 # Units per transaction. Large enough to amortize the commit (fsync), small enough that
@@ -29,8 +34,10 @@ MAX_GROUP = 256
 
 @dataclass
 class _Unit(Generic[T]):
-    fn: Callable[[Session], T]
+    fn: Callable[[Session], T] | None
     future: Future[T] = field(default_factory=Future)
+    handler: Any = None  # a BatchHandler, for units made by submit_batch
+    item: Any = None
 
 
 class WriterStopped(RuntimeError):
@@ -49,6 +56,15 @@ class GroupCommitWriter:
         if self._stopped:
             raise WriterStopped("the writer is stopped")
         unit: _Unit[T] = _Unit(fn)
+        self._queue.put(unit)
+        return unit.future
+
+    def submit_batch(self, handler: BatchHandler[ItemT, R], item: ItemT) -> Future[R]:
+        """Like :meth:`submit`, but every waiting item of the same ``handler`` is handed
+        to it together, so it can write the whole group with a few set-based statements."""
+        if self._stopped:
+            raise WriterStopped("the writer is stopped")
+        unit: _Unit[R] = _Unit(None, handler=handler, item=item)
         self._queue.put(unit)
         return unit.future
 
@@ -82,14 +98,23 @@ class GroupCommitWriter:
 
     def _commit_group(self, units: list[_Unit[Any]]) -> None:
         results: list[tuple[_Unit[Any], Any, BaseException | None]] = []
+        batches: dict[Any, list[_Unit[Any]]] = {}
         session = self._factory()
         try:
             for unit in units:
+                if unit.fn is None:
+                    batches.setdefault(unit.handler, []).append(unit)
+                    continue
                 try:
                     with session.begin_nested():
                         results.append((unit, unit.fn(session), None))
                 except Exception as exc:  # one unit's failure is that unit's answer
                     results.append((unit, None, exc))
+            for handler, group in batches.items():
+                answers = handler(session, [unit.item for unit in group])
+                for unit, answer in zip(group, answers, strict=True):
+                    failed = isinstance(answer, Exception)
+                    results.append((unit, None if failed else answer, answer if failed else None))
             session.commit()
         except Exception as exc:
             session.rollback()

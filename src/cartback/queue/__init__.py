@@ -8,7 +8,15 @@ a handler per job kind in a :class:`Registry`, and the app runs a
 
 from cartback.queue.handlers import ClaimedJob, Handler, Registry, Reschedule
 from cartback.queue.models import Job, JobStatus
-from cartback.queue.service import cancel, due_count, enqueue, oldest_due, prune_failed
+from cartback.queue.service import (
+    NewJob,
+    cancel,
+    due_count,
+    enqueue,
+    enqueue_many,
+    oldest_due,
+    prune_failed,
+)
 from cartback.queue.worker import Worker, WorkerStats
 
 __all__ = [
@@ -16,6 +24,7 @@ __all__ = [
     "Handler",
     "Job",
     "JobStatus",
+    "NewJob",
     "Registry",
     "Reschedule",
     "Worker",
@@ -23,6 +32,7 @@ __all__ = [
     "cancel",
     "due_count",
     "enqueue",
+    "enqueue_many",
     "oldest_due",
     "prune_failed",
 ]

@@ -34,6 +34,7 @@ parameter would hide the values from PostgreSQL's generic plans).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,8 +42,12 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Integer,
     Select,
+    String,
     Table,
+    Text,
     Update,
     and_,
     bindparam,
@@ -52,6 +57,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -82,6 +88,11 @@ def _when(value: datetime) -> ColumnElement[datetime]:
     return literal(value, UTCDateTime())
 
 
+def _at(name: str) -> ColumnElement[datetime]:
+    # A typed bind parameter: the same naive-UTC text on SQLite as _when().
+    return bindparam(name, type_=UTCDateTime())
+
+
 def _due(now: datetime, kinds: Collection[str] | None) -> ColumnElement[bool]:
     condition = and_(CLAIMABLE, JOBS.c.run_at <= _when(now))
     if kinds is not None:
@@ -98,14 +109,36 @@ def _select_due(now: datetime, limit: int, kinds: Collection[str] | None) -> Sel
     )
 
 
-def _claim_values(now: datetime, lease_end: datetime, worker_id: str) -> dict[str, Any]:
+# --- the claim, built once per shape with bind parameters --------------------------
+#
+# The claim runs several times a second per worker: building the statement, and
+# generating its cache key, on every call cost more than executing it (profile of
+# bench/claim.py). A statement object built once memoizes its cache key, so each
+# call only binds :now, :lease_end, :worker_id, :limit (and :ids on SQLite).
+
+
+def _select_due_bound(kinds: tuple[str, ...] | None) -> Select[Any]:
+    condition = and_(CLAIMABLE, JOBS.c.run_at <= _at("now"))
+    if kinds is not None:
+        condition = and_(condition, JOBS.c.kind.in_(kinds))
+    return (
+        select(JOBS.c.id, JOBS.c.run_at)
+        .where(condition)
+        .order_by(JOBS.c.run_at)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+def _claim_values() -> dict[str, Any]:
     exhausted = JOBS.c.attempts >= JOBS.c.max_attempts
     # SET expressions all see the row as it was before the UPDATE.
     return {
         "status": case((exhausted, JobStatus.FAILED.value), else_=JobStatus.RUNNING.value),
-        "run_at": case((exhausted, _when(now)), else_=_when(lease_end)),
+        "run_at": case((exhausted, _at("now")), else_=_at("lease_end")),
         "attempts": case((exhausted, JOBS.c.attempts), else_=JOBS.c.attempts + 1),
-        "worker_id": case((exhausted, JOBS.c.worker_id), else_=literal(worker_id)),
+        "worker_id": case(
+            (exhausted, JOBS.c.worker_id), else_=bindparam("claimer", type_=String())
+        ),
         "last_error": case(
             (and_(exhausted, JOBS.c.status == JobStatus.RUNNING.value), LEASE_EXPIRED_ERROR),
             else_=JOBS.c.last_error,
@@ -125,12 +158,9 @@ _RETURNED = (
 )
 
 
-def claim_statement_postgresql(
-    *, now: datetime, lease_end: datetime, limit: int, worker_id: str, kinds: Collection[str] | None
-) -> Update:
-    """``claim`` on PostgreSQL: one statement (see the module docstring)."""
+def _claim_postgresql(kinds: tuple[str, ...] | None) -> Update:
     due = (
-        _select_due(now, limit, kinds)
+        _select_due_bound(kinds)
         .with_for_update(skip_locked=True)
         .cte("due")
         .prefix_with("MATERIALIZED")
@@ -138,13 +168,52 @@ def claim_statement_postgresql(
     return (
         update(JOBS)
         .where(JOBS.c.id == due.c.id)
-        .values(_claim_values(now, lease_end, worker_id))
+        .values(_claim_values())
         .returning(*_RETURNED, due.c.run_at.label("due_at"))
     )
 
 
+def _claim_sqlite() -> Update:
+    return (
+        update(JOBS)
+        .where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
+        .values(_claim_values())
+        .returning(*_RETURNED)
+    )
+
+
+_CLAIM_UPDATE_SQLITE = _claim_sqlite()
+_statements: dict[tuple[str, tuple[str, ...] | None], Any] = {}
+_statements_lock = threading.Lock()
+
+
+def _built(kind: str, kinds: tuple[str, ...] | None) -> Any:
+    """The statement ``kind`` ("pg-claim" or "sqlite-due") for ``kinds``, built once."""
+    key = (kind, kinds)
+    stmt = _statements.get(key)
+    if stmt is None:
+        stmt = _claim_postgresql(kinds) if kind == "pg-claim" else _select_due_bound(kinds)
+        with _statements_lock:
+            if len(_statements) > 64:  # callers with ever-new kinds sets: stay bounded
+                _statements.clear()
+            _statements[key] = stmt
+    return stmt
+
+
+def _kinds_key(kinds: Collection[str] | None) -> tuple[str, ...] | None:
+    return None if kinds is None else tuple(sorted(kinds))
+
+
+def claim_statement_postgresql(
+    *, now: datetime, lease_end: datetime, limit: int, worker_id: str, kinds: Collection[str] | None
+) -> Update:
+    """``claim`` on PostgreSQL: one statement (see the module docstring), values bound."""
+    stmt: Update = _built("pg-claim", _kinds_key(kinds))
+    return stmt.params(now=now, lease_end=lease_end, limit=limit, claimer=worker_id)
+
+
 def claim_batch(
-    session: Session,
+    session: Session | Connection,
     *,
     now: datetime,
     lease: timedelta,
@@ -152,15 +221,18 @@ def claim_batch(
     worker_id: str,
     kinds: Collection[str] | None = None,
 ) -> ClaimBatch:
-    """Claim up to ``limit`` due jobs, oldest due first; their run_at becomes now + lease."""
+    """Claim up to ``limit`` due jobs, oldest due first; their run_at becomes now + lease.
+
+    ``session`` may be a Connection in a transaction: the worker claims without
+    an ORM session, since the claim is Core only.
+    """
     lease_end = now + lease
-    if is_sqlite(session):
-        rows = _claim_sqlite(session, now, lease_end, limit, worker_id, kinds)
+    params = {"now": now, "lease_end": lease_end, "limit": limit, "claimer": worker_id}
+    if _dialect(session) == "sqlite":
+        rows = _claim_sqlite_rows(session, params, _kinds_key(kinds))
     else:
-        stmt = claim_statement_postgresql(
-            now=now, lease_end=lease_end, limit=limit, worker_id=worker_id, kinds=kinds
-        )
-        rows = [dict(row) for row in session.execute(stmt).mappings()]
+        stmt = _built("pg-claim", _kinds_key(kinds))
+        rows = [dict(row) for row in session.execute(stmt, params).mappings()]
     rows.sort(key=lambda row: (row["due_at"], row["id"]))
     jobs = [_claimed(row) for row in rows if row["status"] == JobStatus.RUNNING]
     given_up = [_claimed(row) for row in rows if row["status"] == JobStatus.FAILED]
@@ -182,25 +254,20 @@ def claim(
     ).jobs
 
 
-def _claim_sqlite(
-    session: Session,
-    now: datetime,
-    lease_end: datetime,
-    limit: int,
-    worker_id: str,
-    kinds: Collection[str] | None,
+def _dialect(session: Session | Connection) -> str:
+    if isinstance(session, Connection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
+
+
+def _claim_sqlite_rows(
+    session: Session | Connection, params: dict[str, Any], kinds: tuple[str, ...] | None
 ) -> list[dict[str, Any]]:
-    found = session.execute(_select_due(now, limit, kinds))
-    due_at: dict[int, datetime] = {row.id: row.run_at for row in found}
+    found = session.execute(_built("sqlite-due", kinds), params)
+    due_at: dict[int, datetime] = {row[0]: row[1] for row in found}
     if not due_at:
         return []
-    stmt = (
-        update(JOBS)
-        .where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
-        .values(_claim_values(now, lease_end, worker_id))
-        .returning(*_RETURNED)
-    )
-    rows = session.execute(stmt, {"ids": list(due_at)}).mappings()
+    rows = session.execute(_CLAIM_UPDATE_SQLITE, {**params, "ids": list(due_at)}).mappings()
     return [{**row, "due_at": due_at[row["id"]]} for row in rows]
 
 
@@ -220,21 +287,45 @@ def _claimed(row: Any) -> ClaimedJob:
 # --- settling a claimed job (all guarded by the lease) ---------------------------
 
 
-def _leased(job: ClaimedJob, worker_id: str) -> ColumnElement[bool]:
-    # The job is still ours only if nobody re-claimed it after our lease ran out:
-    # a re-claim changes worker_id or bumps attempts.
-    return and_(
-        JOBS.c.id == job.id,
-        JOBS.c.status == JobStatus.RUNNING.value,
-        JOBS.c.worker_id == worker_id,
-        JOBS.c.attempts == job.attempts,
+# The lease guard: the job is still ours only if nobody re-claimed it after our
+# lease ran out (a re-claim changes worker_id or bumps attempts). The settle
+# statements are built once; each call binds the job's id, attempt and worker.
+_LEASED = and_(
+    JOBS.c.id == bindparam("lease_job"),
+    JOBS.c.status == JobStatus.RUNNING.value,
+    JOBS.c.worker_id == bindparam("lease_worker"),
+    JOBS.c.attempts == bindparam("lease_attempts"),
+)
+_FINISH = delete(JOBS).where(_LEASED)
+_RESCHEDULE = (
+    update(JOBS)
+    .where(_LEASED)
+    .values(
+        status=JobStatus.PENDING.value,
+        run_at=_at("new_run_at"),
+        attempts=bindparam("new_attempts", type_=Integer()),
+        worker_id=None,
+        last_error=bindparam("new_error", type_=Text()),
     )
+)
+_FAIL = (
+    update(JOBS)
+    .where(_LEASED)
+    .values(
+        status=JobStatus.FAILED.value,
+        run_at=_at("failed_at"),
+        last_error=bindparam("new_error", type_=Text()),
+    )
+)
+
+
+def _lease(job: ClaimedJob, worker_id: str) -> dict[str, Any]:
+    return {"lease_job": job.id, "lease_worker": worker_id, "lease_attempts": job.attempts}
 
 
 def finish(session: Session, job: ClaimedJob, *, worker_id: str) -> bool:
     """running -> (deleted). False if the lease was lost (nothing deleted)."""
-    result = session.execute(delete(JOBS).where(_leased(job, worker_id)))
-    return _changed(result)
+    return _changed(session.execute(_FINISH, _lease(job, worker_id)))
 
 
 def reschedule(
@@ -247,28 +338,48 @@ def reschedule(
     reason: str,
 ) -> bool:
     """running -> pending at ``run_at`` (a deferral or a retry)."""
-    stmt = (
-        update(JOBS)
-        .where(_leased(job, worker_id))
-        .values(
-            status=JobStatus.PENDING.value,
-            run_at=run_at,
-            attempts=attempts,
-            worker_id=None,
-            last_error=reason,
-        )
-    )
-    return _changed(session.execute(stmt))
+    params = {
+        **_lease(job, worker_id),
+        "new_run_at": run_at,
+        "new_attempts": attempts,
+        "new_error": reason,
+    }
+    return _changed(session.execute(_RESCHEDULE, params))
 
 
 def fail(session: Session, job: ClaimedJob, *, worker_id: str, now: datetime, error: str) -> bool:
     """running -> failed. A failed job's run_at is when it failed (pruning uses it)."""
-    stmt = (
-        update(JOBS)
-        .where(_leased(job, worker_id))
-        .values(status=JobStatus.FAILED.value, run_at=now, last_error=error)
+    params = {**_lease(job, worker_id), "failed_at": now, "new_error": error}
+    return _changed(session.execute(_FAIL, params))
+
+
+# One completion for a whole batch: the same lease guard as finish(), with each
+# job's own attempt number, so a job re-claimed by anyone is left alone. The plain
+# ``id IN`` is what lets SQLite look the rows up by primary key (with the row-value
+# IN alone it scans the table).
+_FINISH_MANY = (
+    delete(JOBS)
+    .where(
+        JOBS.c.id.in_(bindparam("ids", expanding=True)),
+        tuple_(JOBS.c.id, JOBS.c.attempts).in_(bindparam("leases", expanding=True)),
+        JOBS.c.status == JobStatus.RUNNING.value,
+        JOBS.c.worker_id == bindparam("lease_worker"),
     )
-    return _changed(session.execute(stmt))
+    .returning(JOBS.c.id)
+)
+
+
+def finish_many(session: Session, jobs: Collection[ClaimedJob], *, worker_id: str) -> set[int]:
+    """running -> (deleted) for every job in ``jobs`` still leased by ``worker_id``.
+
+    Returns the ids deleted; a job missing from it lost its lease.
+    """
+    if not jobs:
+        return set()
+    leases = [(job.id, job.attempts) for job in jobs]
+    params = {"ids": [job.id for job in jobs], "leases": leases, "lease_worker": worker_id}
+    result = session.execute(_FINISH_MANY, params)
+    return {row[0] for row in result}
 
 
 def _changed(result: Any) -> bool:
@@ -283,13 +394,49 @@ def _rowcount(result: Any) -> int:
 # --- what domain code calls (service.py) -------------------------------------
 
 
-def insert_job(session: Session, values: dict[str, Any], *, replace: bool) -> None:
-    """INSERT ... ON CONFLICT (store_id, key) DO NOTHING, or DO UPDATE unless running."""
-    insert = sqlite.insert if is_sqlite(session) else postgresql.insert
-    stmt = insert(JOBS).values(values)
+def _upsert_job(dialect: str, replace: bool) -> Any:
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    stmt = insert(JOBS)
     target = [JOBS.c.store_id, JOBS.c.key]
     if not replace:
-        session.execute(stmt.on_conflict_do_nothing(index_elements=target))
+        return stmt.on_conflict_do_nothing(index_elements=target)
+    return stmt.on_conflict_do_update(
+        index_elements=target,
+        set_={
+            "run_at": stmt.excluded.run_at,
+            "payload": stmt.excluded.payload,
+            "status": JobStatus.PENDING.value,
+            "attempts": 0,
+            "worker_id": None,
+            "last_error": None,
+        },
+        # A running job is left alone: see service.enqueue.
+        where=JOBS.c.status != JobStatus.RUNNING.value,
+    )
+
+
+# Built once: the values travel as parameters, so each call only binds them.
+_UPSERT_JOB = {
+    (dialect, replace): _upsert_job(dialect, replace)
+    for dialect in ("sqlite", "postgresql")
+    for replace in (False, True)
+}
+
+
+def insert_job(session: Session, values: dict[str, Any], *, replace: bool) -> None:
+    """INSERT ... ON CONFLICT (store_id, key) DO NOTHING, or DO UPDATE unless running."""
+    session.execute(_UPSERT_JOB[(_dialect(session), replace)], values)
+
+
+def insert_jobs(session: Session, rows: list[dict[str, Any]], *, replace: bool) -> None:
+    """:func:`insert_job` for many rows in one executemany; at most one row per key."""
+    if not rows:
+        return
+    insert = sqlite.insert if is_sqlite(session) else postgresql.insert
+    stmt = insert(JOBS)
+    target = [JOBS.c.store_id, JOBS.c.key]
+    if not replace:
+        session.execute(stmt.on_conflict_do_nothing(index_elements=target), rows)
         return
     session.execute(
         stmt.on_conflict_do_update(
@@ -302,19 +449,21 @@ def insert_job(session: Session, values: dict[str, Any], *, replace: bool) -> No
                 "worker_id": None,
                 "last_error": None,
             },
-            # A running job is left alone: see service.enqueue.
             where=JOBS.c.status != JobStatus.RUNNING.value,
-        )
+        ),
+        rows,
     )
+
+
+_DELETE_PENDING = delete(JOBS).where(
+    JOBS.c.store_id == bindparam("store_id"),
+    JOBS.c.key == bindparam("key"),
+    JOBS.c.status == JobStatus.PENDING.value,
+)
 
 
 def delete_pending(session: Session, *, store_id: str, key: str) -> bool:
-    stmt = delete(JOBS).where(
-        JOBS.c.store_id == store_id,
-        JOBS.c.key == key,
-        JOBS.c.status == JobStatus.PENDING.value,
-    )
-    return _changed(session.execute(stmt))
+    return _changed(session.execute(_DELETE_PENDING, {"store_id": store_id, "key": key}))
 
 
 def count_due(session: Session, *, now: datetime) -> int:

@@ -7,6 +7,8 @@ is scheduled exactly when the domain change that needs it commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +63,38 @@ def enqueue(
         "created_at": now,
     }
     queries.insert_job(session, values, replace=replace)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    store_id: str
+    kind: str
+    key: str
+    run_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    max_attempts: int = 10
+
+
+def enqueue_many(
+    session: Session, jobs: Sequence[NewJob], *, replace: bool = False, now: datetime
+) -> None:
+    """:func:`enqueue` for many jobs in one statement (a group commit's worth).
+    Keys must be distinct within the call."""
+    rows = [
+        {
+            "store_id": job.store_id,
+            "kind": job.kind,
+            "key": job.key,
+            "payload": job.payload,
+            "status": JobStatus.PENDING.value,
+            "run_at": job.run_at,
+            "attempts": 0,
+            "max_attempts": job.max_attempts,
+            "created_at": now,
+        }
+        for job in jobs
+    ]
+    queries.insert_jobs(session, rows, replace=replace)
 
 
 def cancel(session: Session, *, store_id: str, key: str) -> bool:
