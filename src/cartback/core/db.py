@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
@@ -65,6 +66,8 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     transactions that never wait for the one writer (WAL readers see the last commit)."""
     url = normalize_url(url)
     parsed = make_url(url)
+    # orjson: several times faster than json.dumps on the hot ingest path
+    kwargs.setdefault("json_serializer", _dumps)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
             url,
@@ -77,6 +80,10 @@ def make_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 def _tune_sqlite(engine: Engine, *, read_only: bool) -> None:
