@@ -531,3 +531,28 @@ def test_a_cart_abandoned_anonymously_enters_the_journey_once_the_shopper_is_kno
     )
     advance(runtime, clock, 1 * HOUR)
     assert [m["To"] for m in smtp_sink.received] == ["Lee <late@example.com>"]
+
+
+def test_a_shopper_who_comes_back_changes_the_cart_and_buys_counts_as_recovered(
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
+    smtp_sink: SmtpSink,
+) -> None:
+    post_events(client, smtp_store, cart_updated(at=clock.now(), items=[item(price=4000)]))
+    advance(runtime, clock, 90 * MINUTE)
+    assert client.get(link(smtp_sink.received[0], "r"), follow_redirects=False).status_code == 302
+    # back on the store: one more item in the cart, then the order
+    post_events(
+        client, smtp_store, cart_updated(at=clock.now(), items=[item(price=4000), item("CAP-9")])
+    )
+    post_events(client, smtp_store, order_placed(at=clock.now(), total=5999))
+
+    body = cart(client, smtp_store)
+    assert body["status"] == "recovered"
+    assert body["journeys"][0]["exit_reason"] == "cart_changed"
+    stats = client.get("/v1/stats", headers=smtp_store.auth).json()
+    assert (stats["carts_abandoned"], stats["carts_recovered"]) == (1, 1)
+    assert stats["recovery_rate"] == 1.0
+    assert stats["recovered_revenue"] == {"USD": 5999}

@@ -147,7 +147,8 @@ def touch(
     if at > cart.last_activity_at:
         cart.last_activity_at = min(at, now)
     cart.status = CartStatus.ACTIVE
-    cart.abandoned_at = None
+    # abandoned_at stays: the cart was abandoned, and a shopper who comes back from a
+    # reminder and then buys is the recovery the stats must count
     cart.closed_at = None
     cart.abandon_at = cart.last_activity_at + abandon_after
     session.flush()
