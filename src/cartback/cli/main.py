@@ -381,6 +381,67 @@ def demo(
         )
 
 
+sms_app = typer.Typer(
+    help="SMS length and cost: providers bill every segment as one message.",
+    no_args_is_help=True,
+)
+app.add_typer(sms_app, name="sms")
+
+
+@sms_app.command("segments")
+def sms_segments(
+    text: Annotated[str, typer.Argument(help="The message, exactly as it will be sent")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
+) -> None:
+    """How many segments TEXT takes, and in which encoding.
+
+    Each segment is billed as one SMS (Twilio prices per segment, by country). In
+    GSM-7 one segment holds 160 characters, and a longer message goes as parts of
+    153; € [ ] { } ^ | ~ \\ count as 2. One character outside GSM-7 (Cyrillic,
+    Persian, ą č ę, oʻ, curly quotes, any emoji) sends the whole message as UCS-2:
+    70 in one segment, else 67 per part, emoji counting 2. So a 100-character
+    message costs 1 segment in GSM-7 but 2 in UCS-2.
+    """
+    from cartback.content.sms import encode_info, non_gsm_characters
+
+    info = encode_info(text)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "encoding": info.encoding,
+                    "characters": info.characters,
+                    "units": info.units,
+                    "segments": info.segments,
+                    "per_segment": info.per_segment,
+                    "remaining": info.remaining,
+                    "non_gsm_characters": non_gsm_characters(text),
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    unit = "septets" if info.encoding == "GSM-7" else "UTF-16 units"
+    length = f"{info.characters} character{'' if info.characters == 1 else 's'}"
+    if info.units != info.characters:
+        length += f" ({info.units} {unit})"
+    if info.segments == 1:
+        cost = f"1 segment ({info.per_segment} per segment, {info.remaining} left)"
+    else:
+        cost = (
+            f"{info.segments} segments ({info.per_segment} per segment, "
+            f"{info.remaining} left in the last)"
+        )
+    typer.echo(f"{info.encoding} · {length} · {cost}")
+    if info.encoding == "UCS-2":
+        # Invisible look-alikes (no-break space, zero-width joiner) shown escaped.
+        shown = [
+            c if c.isprintable() and not c.isspace() else repr(c) for c in non_gsm_characters(text)
+        ]
+        more = f" and {len(shown) - 12} more" if len(shown) > 12 else ""
+        typer.echo(f"Not in GSM-7: {' '.join(shown[:12])}{more}")
+
+
 def main() -> None:
     try:
         app()
