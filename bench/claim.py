@@ -8,7 +8,9 @@ schema and partial index ``ix_jobs_due`` for both contenders), re-seeded before 
   run_at LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING ..`` + commit, then ONE batched
   completion ``DELETE .. WHERE id = ANY(ids)`` + commit. SQLite: ``BEGIN IMMEDIATE`` around each.
 - cartback: ``Worker(batch_size=n, concurrency=C).run_once()`` in a loop with a no-op handler
-  registered for the job kind (the worker's own claim, per-job settle and commit).
+  registered for the job kind as batchable (``batched=True``: the worker's own claim, then one
+  transaction per batch, a SAVEPOINT per job and one guarded DELETE); ``--per-job`` registers
+  it per-job instead (one transaction and commit per job).
 
 Both run in the same number of processes with the same batch size, on the same database,
 back to back. Each run stops after ``--seconds`` (default 5) or when the jobs run out, and
@@ -166,7 +168,7 @@ class RawLoop:
 
 
 class CartbackLoop:
-    def __init__(self, url: str, batch: int, concurrency: int) -> None:
+    def __init__(self, url: str, batch: int, concurrency: int, per_job: bool = False) -> None:
         # imports and engine set-up happen before the clock starts
         from cartback.core.clock import SystemClock
         from cartback.core.db import make_engine, make_sessionmaker
@@ -174,7 +176,7 @@ class CartbackLoop:
 
         self.engine = make_engine(url)
         registry = Registry()
-        registry.register(KIND, lambda session, job: None)
+        registry.register(KIND, lambda session, job: None, batched=not per_job)
         self.worker = Worker(
             make_sessionmaker(self.engine),
             registry,
@@ -203,8 +205,13 @@ def _child(
     seconds: float,
     worker: str,
     out: Any,
+    per_job: bool = False,
 ) -> None:
-    loop = RawLoop(url, batch, worker) if kind == "raw" else CartbackLoop(url, batch, concurrency)
+    loop = (
+        RawLoop(url, batch, worker)
+        if kind == "raw"
+        else CartbackLoop(url, batch, concurrency, per_job)
+    )
     out.put("ready")
     go.wait()
     start = time.monotonic()
@@ -213,12 +220,22 @@ def _child(
 
 
 def run(
-    kind: str, url: str, *, workers: int, batch: int, concurrency: int, seconds: float
+    kind: str,
+    url: str,
+    *,
+    workers: int,
+    batch: int,
+    concurrency: int,
+    seconds: float,
+    per_job: bool = False,
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     go, out = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_child, args=(kind, url, batch, concurrency, go, seconds, f"w{i}", out))
+        ctx.Process(
+            target=_child,
+            args=(kind, url, batch, concurrency, go, seconds, f"w{i}", out, per_job),
+        )
         for i in range(workers)
     ]
     for p in procs:
@@ -245,6 +262,11 @@ def main() -> None:
         default=4,
         help="Worker(concurrency=...) threads per process (cartback default 4)",
     )
+    parser.add_argument(
+        "--per-job",
+        action="store_true",
+        help="register the no-op handler per-job (one transaction per job), not batched",
+    )
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--json", metavar="FILE")
@@ -256,7 +278,8 @@ def main() -> None:
     print(
         f"Command: `{c.command_line()}`; {args.jobs:,} due no-op jobs re-seeded before every "
         f"run; each run stops after {args.seconds:g} s or when the jobs run out; "
-        f"cartback Worker concurrency={args.concurrency}\n"
+        f"cartback Worker concurrency={args.concurrency}, "
+        f"{'per-job' if args.per_job else 'batched'} no-op handler\n"
     )
     c.print_machine(info)
     if not args.no_pg and not pg:
@@ -306,6 +329,7 @@ def main() -> None:
                         batch=batch,
                         concurrency=args.concurrency,
                         seconds=args.seconds,
+                        per_job=args.per_job,
                     )["rate"]
                 )
             r_raw, r_mine = c.median(raw), c.median(mine)

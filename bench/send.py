@@ -113,7 +113,8 @@ class Scene:
     def prepare(self) -> dict[str, float]:
         """Ingest N carts, abandon them (worker), leave N step jobs one clock move away."""
         from cartback.core.db import transaction
-        from cartback.ingest.api import _ingest, parse_events
+        from cartback.ingest.api import parse_events
+        from cartback.ingest.batch import IngestUnit, ingest_group
         from cartback.stores.schemas import StoreSettings
         from cartback.stores.service import create_store, store_settings
 
@@ -139,7 +140,8 @@ class Scene:
                 events.append(SETUP_EVENT % (i, at, i, i, i))
             parsed = parse_events(("[" + ",".join(events) + "]").encode())
             with transaction(self.runtime.sessions) as session:
-                _ingest(session, store_id, settings, parsed, self.clock.now())
+                unit = IngestUnit(store_id, settings, parsed, self.clock.now())
+                ingest_group(session, [unit])
         timings["ingest_s"] = time.perf_counter() - t
         self.clock.advance(settings.abandon_delay + timedelta(minutes=1))
         t = time.perf_counter()

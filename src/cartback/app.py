@@ -147,6 +147,9 @@ def build_runtime(
         runtime.registry, clock, expiry=settings.cart_expiry, on_expired=flow_jobs.end_expired
     )
     ingest_jobs.register(runtime.registry, clock, retention=settings.event_retention)
+    # Maintenance only writes in its session: it may share a claim's transaction.
+    runtime.registry.mark_batched(cart_jobs.EXPIRE_JOB)
+    runtime.registry.mark_batched(ingest_jobs.PRUNE_JOB)
     return runtime
 
 

@@ -7,20 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from cartback.carts import service as carts
 from cartback.carts import timeline
 from cartback.carts.models import Cart, CartStatus
 from cartback.channels import EmailChannel
-from cartback.contacts.models import Contact
+from cartback.contacts.models import Consent, Contact, Suppression
 from cartback.content import EmailRenderer
 from cartback.core.clock import Clock
 from cartback.flows import service as flows
 from cartback.flows.definition import FlowDefinition
 from cartback.flows.engine import (
     Complete,
+    ContactView,
     EnrollmentView,
     Exit,
     PolicyView,
@@ -29,9 +30,9 @@ from cartback.flows.engine import (
     Wait,
     decide,
 )
-from cartback.flows.models import Enrollment, EnrollmentStatus, Flow
+from cartback.flows.models import Enrollment, EnrollmentStatus
 from cartback.messages import service as messages
-from cartback.messages.models import MessageStatus
+from cartback.messages.models import Message, MessageStatus
 from cartback.queue import ClaimedJob, Registry, Reschedule
 from cartback.queue.backoff import backoff
 from cartback.stores.models import Store
@@ -52,7 +53,9 @@ class JourneyDeps:
 
 
 def register(registry: Registry, deps: JourneyDeps) -> None:
-    registry.register(carts.ABANDON_JOB, lambda s, j: check_abandonment(s, j, deps))
+    # The abandonment check only writes in its session: it shares the claim's
+    # transaction. The step commits its send intent midway, so it runs alone.
+    registry.register(carts.ABANDON_JOB, lambda s, j: check_abandonment(s, j, deps), batched=True)
     registry.register(flows.STEP_JOB, lambda s, j: run_step(s, j, deps))
 
 
@@ -80,26 +83,96 @@ def check_abandonment(session: Session, job: ClaimedJob, deps: JourneyDeps) -> R
     return None
 
 
+# The step's reads, built once (bound per call): see _lock_step and _read_step.
+_LOCK_STEP = (
+    select(Enrollment, Cart)
+    .join(Cart, Cart.id == Enrollment.cart_id)
+    .where(Enrollment.id == bindparam("enrollment_id"), Enrollment.store_id == bindparam("sid"))
+    .with_for_update(of=Cart)
+)
+_CONSENT = (  # contacts.service.current_consent, as a subquery
+    select(Consent.granted)
+    .where(
+        Consent.store_id == Contact.store_id,
+        Consent.contact_id == Contact.id,
+        Consent.channel == "email",
+    )
+    .order_by(Consent.occurred_at.desc(), Consent.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_SUPPRESSED = (  # contacts.service.suppression_reason, as a subquery
+    select(Suppression.reason)
+    .where(
+        Suppression.store_id == Contact.store_id,
+        Suppression.channel == "email",
+        Suppression.address == Contact.email,
+    )
+    .limit(1)
+    .scalar_subquery()
+)
+_READ_STEP = (
+    select(Contact, Store, Message, _CONSENT, _SUPPRESSED)
+    .select_from(Contact)
+    .join(Store, Store.id == Contact.store_id)
+    .outerjoin(
+        Message,
+        and_(
+            Message.enrollment_id == bindparam("enrollment_id"),
+            Message.step_index == bindparam("step_index"),
+        ),
+    )
+    .where(Contact.id == bindparam("contact_id"))
+)
+_ENROLLMENT_NOW = select(Enrollment.status, Enrollment.step_index).where(
+    Enrollment.id == bindparam("enrollment_id")
+)
+
+
+def _lock_step(session: Session, job: ClaimedJob) -> tuple[Enrollment, Cart] | None:
+    """The step's enrollment and its cart, the cart row locked (PostgreSQL ``FOR UPDATE
+    OF carts``; on SQLite the transaction already holds the one writer)."""
+    params = {"enrollment_id": job.payload["enrollment_id"], "sid": job.store_id}
+    row = session.execute(_LOCK_STEP, params).first()
+    return None if row is None else (row[0], row[1])
+
+
+def _read_step(
+    session: Session, enrollment: Enrollment, step_index: int
+) -> tuple[Contact, Store, Message | None, ContactView]:
+    """Everything else the step re-checks, in one statement read after the cart lock.
+
+    After the lock, so that (PostgreSQL, READ COMMITTED) it sees whatever an order
+    or an earlier run of this step committed while we waited for the cart.
+    """
+    params = {
+        "enrollment_id": enrollment.id,
+        "step_index": step_index,
+        "contact_id": enrollment.contact_id,
+    }
+    contact, store, message, granted, reason = session.execute(_READ_STEP, params).one()
+    view = ContactView(
+        email=contact.email,
+        orders_count=contact.orders_count,
+        email_consent=granted,
+        suppressed=reason if contact.email else None,
+    )
+    return contact, store, message, view
+
+
 def run_step(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule | None:
     now = deps.clock.now()
-    enrollment = session.execute(
-        select(Enrollment).where(
-            Enrollment.id == job.payload["enrollment_id"], Enrollment.store_id == job.store_id
-        )
-    ).scalar_one_or_none()
     step_index = int(job.payload["step_index"])
-    if enrollment is None or enrollment.status != EnrollmentStatus.ACTIVE:
+    locked = _lock_step(session, job)
+    if locked is None:
+        return None
+    enrollment, cart = locked
+    if enrollment.status != EnrollmentStatus.ACTIVE:
         return None
     if enrollment.step_index != step_index:  # a stale duplicate of a step already done
         return None
-    flow = session.get(Flow, enrollment.flow_id)
-    cart = session.execute(
-        select(Cart).where(Cart.id == enrollment.cart_id).with_for_update()
-    ).scalar_one()
-    contact = session.get(Contact, enrollment.contact_id)
-    assert flow is not None and contact is not None
-    definition = flows.definition_of(flow)
-    existing = messages.find(session, enrollment.id, step_index)
+    contact, store, existing, contact_view = _read_step(session, enrollment, step_index)
+    definition = flows.definition_by_id(session, enrollment.flow_id)
     if existing is not None and existing.status == MessageStatus.SENDING:
         messages.resolve_interrupted(session, existing, now=now)
         flows.advance(session, enrollment, definition, now=now)
@@ -110,7 +183,7 @@ def run_step(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule
     action = decide(
         EnrollmentView(enrollment.step_index, enrollment.started_at),
         flows.cart_view(cart),
-        flows.contact_view(session, contact),
+        contact_view,
         definition,
         PolicyView(),
         now,
@@ -147,22 +220,21 @@ def run_step(session: Session, job: ClaimedJob, deps: JourneyDeps) -> Reschedule
         flows.advance(session, enrollment, definition, now=now)
         return None
     assert isinstance(action, Send)
-    return _send(session, job, deps, enrollment, definition, cart, contact, action)
+    return _send(session, deps, enrollment, definition, cart, contact, store, existing, action)
 
 
 def _send(
     session: Session,
-    job: ClaimedJob,
     deps: JourneyDeps,
     enrollment: Enrollment,
     definition: FlowDefinition,
     cart: Cart,
     contact: Contact,
+    store: Store,
+    existing: Message | None,
     action: Send,
 ) -> Reschedule | None:
     now = deps.clock.now()
-    store = session.get(Store, cart.store_id)
-    assert store is not None
     settings = store_settings(store)
     outcome = messages.send_email_step(
         session,
@@ -177,6 +249,7 @@ def _send(
         channel=deps.email_channel(settings),
         links=deps.links,
         now=now,
+        existing=existing,
     )
     if outcome.outcome == messages.Outcome.RETRY:
         delay = outcome.retry_after or backoff(outcome.message.attempts).total_seconds()
@@ -187,7 +260,7 @@ def _send(
         )
     # the step is decided; re-read the enrollment (the intent commit expired nothing,
     # but an order may have ended it meanwhile — then there is nothing to schedule)
-    session.refresh(enrollment)
-    if enrollment.status == EnrollmentStatus.ACTIVE and enrollment.step_index == action.step_index:
+    status, index = session.execute(_ENROLLMENT_NOW, {"enrollment_id": enrollment.id}).one()
+    if status == EnrollmentStatus.ACTIVE and index == action.step_index:
         flows.advance(session, enrollment, definition, now=deps.clock.now())
     return None

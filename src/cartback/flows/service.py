@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -54,8 +56,54 @@ def current_flow(session: Session, *, store_id: str, now: datetime) -> Flow:
     return flow or set_flow(session, store_id=store_id, definition=default_flow(), now=now)
 
 
+class _DefinitionCache:
+    """Parsed flow definitions by flow id: a bounded LRU, shared by the worker threads.
+
+    Safe because a flow row never changes once written (a change is a new version,
+    a new row with a new id), so a cached definition can never go stale. Callers
+    must treat the returned definition as read-only.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[str, FlowDefinition] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, flow_id: str) -> FlowDefinition | None:
+        with self._lock:
+            found = self._items.get(flow_id)
+            if found is not None:
+                self._items.move_to_end(flow_id)
+            return found
+
+    def put(self, flow_id: str, definition: FlowDefinition) -> None:
+        with self._lock:
+            self._items[flow_id] = definition
+            self._items.move_to_end(flow_id)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_definitions = _DefinitionCache()
+
+
 def definition_of(flow: Flow) -> FlowDefinition:
-    return FlowDefinition.model_validate(flow.definition)
+    """The flow's parsed definition (validated once per flow version and process)."""
+    found = _definitions.get(flow.id)
+    if found is None:
+        found = FlowDefinition.model_validate(flow.definition)
+        _definitions.put(flow.id, found)
+    return found
+
+
+def definition_by_id(session: Session, flow_id: str) -> FlowDefinition:
+    """The definition of flow ``flow_id``, read from the database only on a cache miss."""
+    found = _definitions.get(flow_id)
+    if found is not None:
+        return found
+    flow = session.get(Flow, flow_id)
+    assert flow is not None, f"flow {flow_id} not found"
+    return definition_of(flow)
 
 
 def cart_view(cart: Cart) -> CartView:

@@ -15,10 +15,14 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cartback.carts import timeline
 from cartback.carts.models import Cart
@@ -139,7 +143,8 @@ def set_status(
         kind=f"message.{status.value}",
         **data,
     )
-    session.flush()
+    # no flush here: the status and its timeline row go out with the next flush or
+    # the commit, together with whatever else the step writes
 
 
 def send_email_step(
@@ -154,13 +159,21 @@ def send_email_step(
     channel: EmailChannel,
     links: Links,
     now: datetime,
+    existing: Message | None = None,
 ) -> SendOutcome:
-    """Render, record intent (commit), send, record the outcome (flushed, not committed)."""
+    """Render, record intent (commit), send, record the outcome (not committed).
+
+    ``existing`` is the step's message as the caller read it under the cart lock
+    (None: there is none yet; a ``queued`` one is a retry). The message is rendered
+    before anything is written, so the intent transaction holds the write lock (and,
+    on PostgreSQL, the cart row) only for its own few statements.
+    """
     assert contact.email is not None
-    message = _intend(session, step=step, cart=cart, contact=contact, now=now)
+    message_id = existing.id if existing is not None else new_id()
     try:
-        email = _compose(message, cart, contact, store_name, settings, renderer, links, step)
+        email = _compose(message_id, cart, contact, store_name, settings, renderer, links, step)
     except RenderError as exc:
+        message = existing or _intend(session, step=step, cart=cart, contact=contact, now=now)
         set_status(
             session,
             message,
@@ -170,11 +183,25 @@ def send_email_step(
             reason=str(exc)[:500],
         )
         return SendOutcome(Outcome.NOT_RENDERED, message)
-    message.subject = email.subject
-    message.content_hash = hashlib.sha256(email.html.encode()).hexdigest()
-    message.status = MessageStatus.SENDING
-    message.attempts += 1
-    message.updated_at = now
+    content_hash = hashlib.sha256(email.html.encode()).hexdigest()
+    if existing is None:
+        message = _intend_sending(
+            session,
+            message_id,
+            step=step,
+            cart=cart,
+            contact=contact,
+            subject=email.subject,
+            content_hash=content_hash,
+            now=now,
+        )
+    else:
+        message = existing
+        message.subject = email.subject
+        message.content_hash = content_hash
+        message.status = MessageStatus.SENDING
+        message.attempts += 1
+        message.updated_at = now
     # Counted as a reminder from the moment it may reach the shopper, so an order that
     # lands while the provider is still answering is already a recovery.
     _count_reminder(session, cart, +1)
@@ -208,6 +235,75 @@ def send_email_step(
     return SendOutcome(Outcome.SENT, message)
 
 
+def _insert_message(dialect: str) -> Any:
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    table = cast(Table, Message.__table__)
+    return (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=["enrollment_id", "step_index"])
+        .returning(table.c.id)
+    )
+
+
+# Built once; the row's values travel as parameters.
+_INSERT_MESSAGE = {dialect: _insert_message(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _intend_sending(
+    session: Session,
+    message_id: str,
+    *,
+    step: EmailStep,
+    cart: Cart,
+    contact: Contact,
+    subject: str,
+    content_hash: str,
+    now: datetime,
+) -> Message:
+    """Insert the step's message straight in ``sending`` (the intent), one statement.
+
+    ``ON CONFLICT DO NOTHING`` keeps the one-message-per-step rule even if the
+    caller's "there is none" was wrong; then this run gives up (the job retries and
+    finds the other run's message).
+    """
+    assert contact.email is not None
+    values: dict[str, Any] = {
+        "id": message_id,
+        "store_id": cart.store_id,
+        "enrollment_id": step.enrollment_id,
+        "step_index": step.step_index,
+        "cart_id": cart.id,
+        "contact_id": contact.id,
+        "channel": "email",
+        "template": step.template,
+        "to_address": contact.email,
+        "subject": subject,
+        "content_hash": content_hash,
+        "status": MessageStatus.SENDING,
+        "attempts": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    dialect = session.get_bind().dialect.name
+    if session.execute(_INSERT_MESSAGE[dialect], values).first() is None:
+        raise RuntimeError(f"step {step.step_index} of {step.enrollment_id} has a message already")
+    # The row is exactly these values: attach it as loaded instead of reading it back.
+    message = Message(
+        **values,
+        provider=None,
+        provider_message_id=None,
+        error_code=None,
+        error_reason=None,
+        sent_at=None,
+        opened_at=None,
+        clicked_at=None,
+        unsubscribed_at=None,
+    )
+    make_transient_to_detached(message)
+    session.add(message)
+    return message
+
+
 def _intend(
     session: Session, *, step: EmailStep, cart: Cart, contact: Contact, now: datetime
 ) -> Message:
@@ -237,10 +333,19 @@ def _intend(
     return message
 
 
+_CARTS = cast(Table, Cart.__table__)
+# Core, built once: the ORM's bulk-UPDATE path costs more than the statement.
+_COUNT_REMINDER = (
+    update(_CARTS)
+    .where(_CARTS.c.id == bindparam("the_cart"))
+    .values(reminders_sent=_CARTS.c.reminders_sent + bindparam("delta"))
+)
+
+
 def _count_reminder(session: Session, cart: Cart, delta: int) -> None:
-    session.execute(
-        update(Cart).where(Cart.id == cart.id).values(reminders_sent=Cart.reminders_sent + delta)
-    )
+    session.execute(_COUNT_REMINDER, {"the_cart": cart.id, "delta": delta})
+    # keep the loaded cart in step without making it dirty (the UPDATE is relative)
+    set_committed_value(cart, "reminders_sent", cart.reminders_sent + delta)
 
 
 def _temporary_failure(
@@ -270,7 +375,7 @@ def _temporary_failure(
 
 
 def _compose(
-    message: Message,
+    message_id: str,
     cart: Cart,
     contact: Contact,
     store_name: str,
@@ -280,7 +385,7 @@ def _compose(
     step: EmailStep,
 ) -> OutgoingEmail:
     locale = contact.locale or settings.locale
-    unsubscribe = links.unsubscribe(message.id)
+    unsubscribe = links.unsubscribe(message_id)
     ctx = EmailContext(
         store=StoreInfo(
             name=store_name,
@@ -294,15 +399,15 @@ def _compose(
         items=tuple(build_items(cart.items, cart.currency, locale)),
         total=_total(cart, locale),
         item_count=cart.item_count,
-        restore_url=links.restore(message.id),
+        restore_url=links.restore(message_id),
         unsubscribe_url=unsubscribe,
-        open_pixel_url=links.open_pixel(message.id),
+        open_pixel_url=links.open_pixel(message_id),
         step_index=step.step_index,
     )
     rendered = renderer.render(step.template, ctx, subject_override=step.subject)
     assert contact.email is not None
     return OutgoingEmail(
-        message_id=message.id,
+        message_id=message_id,
         from_address=settings.sender_email,
         from_name=settings.sender_name or store_name,
         to_address=contact.email,

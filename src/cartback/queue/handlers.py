@@ -5,6 +5,13 @@ fresh session and the :class:`ClaimedJob`; the handler does its work in that
 session and returns ``None`` (done: the job row is deleted in the same
 transaction) or a :class:`Reschedule` (run me again later, also in the same
 transaction). Raising means "failed, retry with backoff".
+
+A handler registered with ``batched=True`` promises to do only database work in
+the session it is given and never to commit: the worker then runs it with the
+other batchable jobs of the same claim in one transaction, each job inside its
+own SAVEPOINT, and settles them all with one statement and one commit. A
+handler that must commit midway (the email send records its intent before the
+provider call) stays per-job, which is the default.
 """
 
 from __future__ import annotations
@@ -66,35 +73,53 @@ class Registry:
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
+        self._batched: set[str] = set()
 
     @overload
-    def register(self, kind: str, handler: Handler) -> Handler: ...
+    def register(self, kind: str, handler: Handler, *, batched: bool = False) -> Handler: ...
 
     @overload
-    def register(self, kind: str, handler: None = None) -> Callable[[Handler], Handler]: ...
+    def register(
+        self, kind: str, handler: None = None, *, batched: bool = False
+    ) -> Callable[[Handler], Handler]: ...
 
     def register(
-        self, kind: str, handler: Handler | None = None
+        self, kind: str, handler: Handler | None = None, *, batched: bool = False
     ) -> Handler | Callable[[Handler], Handler]:
-        """Register ``handler`` for ``kind``; without a handler, return a decorator."""
+        """Register ``handler`` for ``kind``; without a handler, return a decorator.
+
+        ``batched=True``: the handler may share one transaction with the other
+        batchable jobs of its claim (see the module docstring); it must not commit.
+        """
         if handler is None:
 
             def decorator(func: Handler) -> Handler:
-                self._add(kind, func)
+                self._add(kind, func, batched=batched)
                 return func
 
             return decorator
-        self._add(kind, handler)
+        self._add(kind, handler, batched=batched)
         return handler
+
+    def mark_batched(self, kind: str) -> None:
+        """Declare the already registered ``kind`` batchable (for wiring done elsewhere)."""
+        if kind not in self._handlers:
+            raise ValueError(f"no handler for job kind {kind!r} is registered")
+        self._batched.add(kind)
 
     def get(self, kind: str) -> Handler | None:
         return self._handlers.get(kind)
 
+    def is_batched(self, kind: str) -> bool:
+        return kind in self._batched
+
     def kinds(self) -> frozenset[str]:
         return frozenset(self._handlers)
 
-    def _add(self, kind: str, handler: Handler) -> None:
+    def _add(self, kind: str, handler: Handler, *, batched: bool) -> None:
         if kind in self._handlers:
             # Two handlers for one kind is a wiring bug; fail at startup, not at 3 a.m.
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
         self._handlers[kind] = handler
+        if batched:
+            self._batched.add(kind)

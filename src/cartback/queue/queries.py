@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Integer,
@@ -50,6 +51,7 @@ from sqlalchemy import (
     Text,
     Update,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -369,6 +371,27 @@ _FINISH_MANY = (
 )
 
 
+# PostgreSQL: the same guard with two array parameters, so the statement text is
+# the same whatever the batch size (an expanded IN list of 100 jobs is a new,
+# >4 KB query string each time, which psycopg re-parses instead of caching).
+_IDS = bindparam("ids", type_=postgresql.ARRAY(BigInteger()))
+_FINISH_MANY_PG = (
+    delete(JOBS)
+    .where(
+        JOBS.c.id == any_(_IDS),
+        tuple_(JOBS.c.id, JOBS.c.attempts).in_(
+            select(
+                func.unnest(_IDS),
+                func.unnest(bindparam("attempts", type_=postgresql.ARRAY(Integer()))),
+            )
+        ),
+        JOBS.c.status == JobStatus.RUNNING.value,
+        JOBS.c.worker_id == bindparam("lease_worker"),
+    )
+    .returning(JOBS.c.id)
+)
+
+
 def finish_many(session: Session, jobs: Collection[ClaimedJob], *, worker_id: str) -> set[int]:
     """running -> (deleted) for every job in ``jobs`` still leased by ``worker_id``.
 
@@ -376,9 +399,15 @@ def finish_many(session: Session, jobs: Collection[ClaimedJob], *, worker_id: st
     """
     if not jobs:
         return set()
-    leases = [(job.id, job.attempts) for job in jobs]
-    params = {"ids": [job.id for job in jobs], "leases": leases, "lease_worker": worker_id}
-    result = session.execute(_FINISH_MANY, params)
+    ids = [job.id for job in jobs]
+    if _dialect(session) == "sqlite":
+        leases = [(job.id, job.attempts) for job in jobs]
+        params: dict[str, Any] = {"ids": ids, "leases": leases, "lease_worker": worker_id}
+        result = session.execute(_FINISH_MANY, params)
+    else:
+        attempts = [job.attempts for job in jobs]
+        params = {"ids": ids, "attempts": attempts, "lease_worker": worker_id}
+        result = session.execute(_FINISH_MANY_PG, params)
     return {row[0] for row in result}
 
 

@@ -1,8 +1,12 @@
-"""The worker: claim a batch of due jobs, run each in its own transaction.
+"""The worker: claim a batch of due jobs, then run and settle them.
 
 One claim takes up to ``batch_size`` jobs in one short transaction (batches of
-10-100 are what make the claim cheap: performance.md B4, E.4), then the jobs
-run on a small thread pool, each with its own session:
+10-100 are what make the claim cheap: performance.md B4, E.4). Jobs of kinds
+registered ``batched=True`` then share one transaction, a SAVEPOINT each, one
+guarded DELETE for all that are done and one commit (:meth:`Worker._settle_batch`;
+a lost lease rolls the batch back and the rest are settled one by one). Every
+other job runs with its own session and transaction -- on a small thread pool on
+PostgreSQL, on the claiming thread on SQLite (one writer: ADR 0002):
 
 - the handler returns ``None``: the job row is deleted in the handler's
   transaction, which then commits -- the work and "done" commit together;
@@ -36,6 +40,7 @@ from datetime import timedelta
 from enum import StrEnum
 from types import TracebackType
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import Clock
@@ -93,6 +98,22 @@ class WorkerStats:
             self.seconds += seconds
 
 
+@dataclass(frozen=True)
+class _Settled:
+    """How one job ended, and what to log about it once that is committed."""
+
+    outcome: Outcome
+    error: str | None = None
+    run_at: str | None = None
+
+
+@dataclass(frozen=True)
+class _LeaseLost:
+    """A batch rolled back because these jobs' leases were lost."""
+
+    ids: frozenset[int]
+
+
 def short_error(exc: BaseException) -> str:
     """A one-line description of ``exc`` fit for a table row and a log line.
 
@@ -140,6 +161,13 @@ class Worker:
         self.stats = stats or WorkerStats()
         self._rng = rng or random.Random()
         self._pool: ThreadPoolExecutor | None = None
+        bind = sessionmaker.kw.get("bind")
+        self._engine: Engine | None = bind if isinstance(bind, Engine) else None
+        # SQLite has one writer: more threads would only queue on its write lock
+        # (sleeping in the busy handler), so a SQLite worker runs its jobs on one
+        # thread; PostgreSQL keeps ``concurrency`` threads. ADR 0002.
+        sqlite = self._engine is not None and self._engine.dialect.name == "sqlite"
+        self.threads = 1 if sqlite else concurrency
 
     def __enter__(self) -> Worker:
         return self
@@ -180,29 +208,55 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim one batch and run it; returns how many jobs it settled."""
+        return self.run_claimed(self.claim())
+
+    def claim(self) -> queries.ClaimBatch:
+        """Claim one batch of due jobs (committed at once); :meth:`run_claimed` runs it."""
+        now = self.clock.now()
+        if self._engine is not None:  # Core only: no ORM session needed for the claim
+            with self._engine.begin() as connection:
+                return queries.claim_batch(
+                    connection,
+                    now=now,
+                    lease=self.lease,
+                    limit=self.batch_size,
+                    worker_id=self.worker_id,
+                )
         with transaction(self.sessionmaker) as session:
-            batch = queries.claim_batch(
-                session,
-                now=self.clock.now(),
-                lease=self.lease,
-                limit=self.batch_size,
-                worker_id=self.worker_id,
+            return queries.claim_batch(
+                session, now=now, lease=self.lease, limit=self.batch_size, worker_id=self.worker_id
             )
+
+    def run_claimed(self, batch: queries.ClaimBatch) -> int:
+        """Run and settle the jobs of one claim; returns how many it settled.
+
+        Jobs of batchable kinds share one transaction (:meth:`_run_batch`); the
+        others run one transaction each, on the thread pool when there is one.
+        """
         for job in batch.given_up:
             self._log_failed(job, queries.LEASE_EXPIRED_ERROR)
             self.stats.observe(kind=job.kind, outcome=Outcome.FAILED, seconds=0.0)
         self.stats.record_claimed(len(batch.jobs))
-        if self.concurrency == 1 or len(batch.jobs) == 1:
-            for job in batch.jobs:
-                self._run_job(job)
+        together = [job for job in batch.jobs if self.registry.is_batched(job.kind)]
+        alone = [job for job in batch.jobs if not self.registry.is_batched(job.kind)]
+        if self.threads > 1 and len(alone) > 1:
+            # the per-job jobs run on the pool while this thread runs the shared batch
+            running = [self._executor().submit(self._run_job, job) for job in alone]
+            self._run_batch(together)
+            for future in running:
+                future.result()
         else:
-            list(self._executor().map(self._run_job, batch.jobs))
+            self._run_batch(together)
+            for job in alone:
+                self._run_job(job)
         return len(batch.jobs) + len(batch.given_up)
 
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.worker_id)
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=self.worker_id)
         return self._pool
+
+    # --- one transaction per job ---------------------------------------------------
 
     def _run_job(self, job: ClaimedJob) -> None:
         started = time.perf_counter()
@@ -219,32 +273,103 @@ class Worker:
         handler = self.registry.get(job.kind)
         with self.sessionmaker() as session:
             if handler is None:
-                return self._fail(session, job, f"no handler for kind {job.kind}")
+                settled = self._fail(session, job, f"no handler for kind {job.kind}")
+                return self._committed(session, job, settled)
             try:
                 result = handler(session, job)
-                outcome = self._record(session, job, result)
-                if outcome is Outcome.LEASE_LOST:
-                    session.rollback()
-                    logger.warning("job.lease_lost", extra=self._fields(job))
-                    return outcome
-                session.commit()
-                return outcome
+                settled = self._record(session, job, result)
             except Exception as exc:
                 session.rollback()
-                return self._after_error(session, job, exc)
+                settled = self._after_error(session, job, exc)
+            return self._committed(session, job, settled)
 
-    def _record(self, session: Session, job: ClaimedJob, result: Reschedule | None) -> Outcome:
+    def _committed(self, session: Session, job: ClaimedJob, settled: _Settled) -> Outcome:
+        """Commit one job's settle (roll back if its lease was lost), then log it."""
+        if settled.outcome is Outcome.LEASE_LOST:
+            session.rollback()
+            logger.warning("job.lease_lost", extra=self._fields(job))
+            return settled.outcome
+        session.commit()
+        self._log_settled(job, settled)
+        return settled.outcome
+
+    # --- one transaction for the batchable jobs of a claim ---------------------------
+
+    def _run_batch(self, jobs: list[ClaimedJob]) -> None:
+        if not jobs:
+            return
+        if len(jobs) == 1:  # nothing to share: a savepoint would only cost a round trip
+            self._run_job(jobs[0])
+            return
+        try:
+            settled = self._settle_batch(jobs)
+        except Exception as exc:  # settling itself failed: the leases will rescue the jobs
+            for job in jobs:
+                logger.error("job.settle_failed", extra=self._fields(job, error=short_error(exc)))
+            return
+        if isinstance(settled, _LeaseLost):
+            # Some job's lease was lost, so the whole batch was rolled back (that job's
+            # work must not commit). Rare: settle the others one by one, as if unbatched.
+            for job in jobs:
+                if job.id in settled.ids:
+                    logger.warning("job.lease_lost", extra=self._fields(job))
+                    self.stats.observe(kind=job.kind, outcome=Outcome.LEASE_LOST, seconds=0.0)
+                else:
+                    self._run_job(job)
+            return
+        for job, one, seconds in settled:
+            self._log_settled(job, one)
+            self.stats.observe(kind=job.kind, outcome=one.outcome, seconds=seconds)
+            logger.debug(
+                "job.settled", extra=self._fields(job, outcome=str(one.outcome), seconds=seconds)
+            )
+
+    def _settle_batch(
+        self, jobs: list[ClaimedJob]
+    ) -> list[tuple[ClaimedJob, _Settled, float]] | _LeaseLost:
+        """Run ``jobs`` in one transaction, each in a SAVEPOINT; one DELETE, one commit.
+
+        A job that raises rolls back only its savepoint and is retried or failed in
+        the same transaction. If any lease was lost, everything is rolled back and
+        the jobs whose lease was lost are returned.
+        """
+        settled: list[tuple[ClaimedJob, _Settled, float]] = []
+        done: list[ClaimedJob] = []
+        with self.sessionmaker() as session:
+            for job in jobs:
+                handler = self.registry.get(job.kind)
+                assert handler is not None  # only registered kinds are batchable
+                started = time.perf_counter()
+                try:
+                    with session.begin_nested():
+                        result = handler(session, job)
+                except Exception as exc:
+                    one = self._after_error(session, job, exc)
+                else:
+                    if result is None:
+                        done.append(job)
+                        one = _Settled(Outcome.DONE)
+                    else:
+                        one = self._record(session, job, result)
+                if one.outcome is Outcome.LEASE_LOST:
+                    session.rollback()
+                    return _LeaseLost(frozenset({job.id}))
+                settled.append((job, one, time.perf_counter() - started))
+            finished = queries.finish_many(session, done, worker_id=self.worker_id)
+            if len(finished) != len(done):
+                session.rollback()
+                return _LeaseLost(frozenset(job.id for job in done if job.id not in finished))
+            session.commit()
+        return settled
+
+    # --- what a handler's result or failure means for its job row ----------------------
+
+    def _record(self, session: Session, job: ClaimedJob, result: Reschedule | None) -> _Settled:
         if result is None:
             done = queries.finish(session, job, worker_id=self.worker_id)
-            return Outcome.DONE if done else Outcome.LEASE_LOST
+            return _Settled(Outcome.DONE if done else Outcome.LEASE_LOST)
         if result.count_attempt and job.attempts >= job.max_attempts:
-            error = f"deferred with no attempts left: {result.reason}"
-            failed = queries.fail(
-                session, job, worker_id=self.worker_id, now=self.clock.now(), error=error
-            )
-            if failed:
-                self._log_failed(job, error)
-            return Outcome.FAILED if failed else Outcome.LEASE_LOST
+            return self._fail(session, job, f"deferred with no attempts left: {result.reason}")
         moved = queries.reschedule(
             session,
             job,
@@ -253,9 +378,10 @@ class Worker:
             attempts=job.attempts if result.count_attempt else job.attempts - 1,
             reason=result.reason[:MAX_ERROR_LENGTH],
         )
-        return Outcome.RESCHEDULED if moved else Outcome.LEASE_LOST
+        return _Settled(Outcome.RESCHEDULED if moved else Outcome.LEASE_LOST)
 
-    def _after_error(self, session: Session, job: ClaimedJob, exc: Exception) -> Outcome:
+    def _after_error(self, session: Session, job: ClaimedJob, exc: Exception) -> _Settled:
+        """The handler raised (its work is already rolled back): retry later, or fail."""
         error = short_error(exc)
         if job.attempts >= job.max_attempts:
             return self._fail(session, job, error)
@@ -268,21 +394,24 @@ class Worker:
             attempts=job.attempts,
             reason=error,
         )
-        session.commit()
         if not moved:
-            return Outcome.LEASE_LOST
-        logger.warning("job.retry", extra=self._fields(job, error=error, run_at=run_at.isoformat()))
-        return Outcome.RETRIED
+            return _Settled(Outcome.LEASE_LOST)
+        return _Settled(Outcome.RETRIED, error=error, run_at=run_at.isoformat())
 
-    def _fail(self, session: Session, job: ClaimedJob, error: str) -> Outcome:
+    def _fail(self, session: Session, job: ClaimedJob, error: str) -> _Settled:
         failed = queries.fail(
             session, job, worker_id=self.worker_id, now=self.clock.now(), error=error
         )
-        session.commit()
-        if not failed:
-            return Outcome.LEASE_LOST
-        self._log_failed(job, error)
-        return Outcome.FAILED
+        return _Settled(Outcome.FAILED, error=error) if failed else _Settled(Outcome.LEASE_LOST)
+
+    def _log_settled(self, job: ClaimedJob, settled: _Settled) -> None:
+        """Log what needs a person's eye, once its settle has committed."""
+        if settled.outcome is Outcome.RETRIED:
+            logger.warning(
+                "job.retry", extra=self._fields(job, error=settled.error, run_at=settled.run_at)
+            )
+        elif settled.outcome is Outcome.FAILED and settled.error is not None:
+            self._log_failed(job, settled.error)
 
     def _log_failed(self, job: ClaimedJob, error: str) -> None:
         logger.error("job.failed", extra=self._fields(job, error=error))

@@ -35,7 +35,7 @@ EMOJI = ["🛒", "🎁", "👍", "👍🏽", "🇱🇹", "👨‍👩‍👧", "
 
 def ucs2_units(text: str) -> int:
     """UTF-16 code units, from the standard codec rather than from the module."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 # --- the tables ---------------------------------------------------------------------
