@@ -19,6 +19,8 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cartback.core.db import is_transient
+
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 R = TypeVar("R")
@@ -26,6 +28,9 @@ R = TypeVar("R")
 # its result or the exception that is that item's answer.
 BatchHandler = Callable[[Session, list[ItemT]], list["R | Exception"]]
 log = logging.getLogger("cartback.writer")
+
+# Attempts at a group that meets a deadlock or serialization failure.
+RETRIES = 3
 
 # Units per transaction. Large enough to amortize the commit (fsync), small enough that
 # one transaction stays in the tens of milliseconds.
@@ -97,36 +102,54 @@ class GroupCommitWriter:
                 return
 
     def _commit_group(self, units: list[_Unit[Any]]) -> None:
+        for attempt in range(1, RETRIES + 1):
+            session = self._factory()
+            try:
+                results = self._run_group(session, units)
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                if is_transient(exc) and attempt < RETRIES:
+                    # a deadlock or serialization failure: the database undid it all,
+                    # so the whole group runs again
+                    log.warning("writer.retry", extra={"attempt": attempt, "units": len(units)})
+                    continue
+                log.exception("writer.commit_failed")
+                for unit in units:
+                    unit.future.set_exception(exc)
+                return
+            finally:
+                session.close()
+            for unit, value, error in results:
+                if error is not None:
+                    unit.future.set_exception(error)
+                else:
+                    unit.future.set_result(value)
+            return
+
+    def _run_group(
+        self, session: Session, units: list[_Unit[Any]]
+    ) -> list[tuple[_Unit[Any], Any, BaseException | None]]:
         results: list[tuple[_Unit[Any], Any, BaseException | None]] = []
         batches: dict[Any, list[_Unit[Any]]] = {}
-        session = self._factory()
-        try:
-            for unit in units:
-                if unit.fn is None:
-                    batches.setdefault(unit.handler, []).append(unit)
-                    continue
-                try:
-                    with session.begin_nested():
-                        results.append((unit, unit.fn(session), None))
-                except Exception as exc:  # one unit's failure is that unit's answer
-                    results.append((unit, None, exc))
-            for handler, group in batches.items():
-                answers = handler(session, [unit.item for unit in group])
-                for unit, answer in zip(group, answers, strict=True):
-                    failed = isinstance(answer, Exception)
-                    results.append((unit, None if failed else answer, answer if failed else None))
-            session.commit()
-        except Exception as exc:
-            session.rollback()
-            log.exception("writer.commit_failed")
-            for unit in units:
-                if not unit.future.done():
-                    unit.future.set_exception(exc)
-            return
-        finally:
-            session.close()
-        for unit, value, error in results:
-            if error is not None:
-                unit.future.set_exception(error)
-            else:
-                unit.future.set_result(value)
+        for unit in units:
+            if unit.fn is None:
+                batches.setdefault(unit.handler, []).append(unit)
+                continue
+            try:
+                with session.begin_nested():
+                    results.append((unit, unit.fn(session), None))
+            except Exception as exc:  # one unit's failure is that unit's answer...
+                if is_transient(exc):  # ...unless the database wants the group again
+                    raise
+                results.append((unit, None, exc))
+        for handler, group in batches.items():
+            answers = handler(session, [unit.item for unit in group])
+            for unit, answer in zip(group, answers, strict=True):
+                if isinstance(answer, Exception):
+                    if is_transient(answer):
+                        raise answer
+                    results.append((unit, None, answer))
+                else:
+                    results.append((unit, answer, None))
+        return results

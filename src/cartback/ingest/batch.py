@@ -30,7 +30,7 @@ from cartback.carts.models import Cart, CartStage, CartStatus, TimelineEntry
 from cartback.carts.service import ABANDON_JOB, abandon_key
 from cartback.contacts.models import Contact
 from cartback.contacts.service import normalize_email
-from cartback.core.db import is_sqlite
+from cartback.core.db import is_sqlite, is_transient
 from cartback.core.ids import new_id
 from cartback.ingest.models import Event
 from cartback.ingest.schemas import CartUpdated, EventIn
@@ -74,7 +74,9 @@ def ingest_group(session: Session, units: list[IngestUnit]) -> list[IngestResult
         try:
             with session.begin_nested():
                 answers.update(writer.write())
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the writer runs the whole group again
             log.warning("ingest.group_write_failed", exc_info=True)
             answers.update({k: one_by_one(session, units[k]) for k in range(i, writer.stop)})
         i = writer.stop
