@@ -3,7 +3,7 @@ scrape time by the API (see cartback.api.ops)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -24,4 +24,8 @@ MESSAGES = Counter(
     "Message status changes made by this process",
     ["channel", "status"],
     registry=REGISTRY,
+)
+WRITER_GROUP = Histogram(
+    "cartback_writer_group_size", "Units of work committed together by the group-commit writer",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=REGISTRY,
 )

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.db import is_transient
+from cartback.core.metrics import WRITER_GROUP
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
@@ -120,6 +121,7 @@ class GroupCommitWriter:
                 return
             finally:
                 session.close()
+            WRITER_GROUP.observe(len(units))
             for unit, value, error in results:
                 if error is not None:
                     unit.future.set_exception(error)
