@@ -36,7 +36,7 @@ def set_flow(session: Session, *, store_id: str, definition: FlowDefinition, now
         store_id=store_id,
         version=(latest or 0) + 1,
         name=definition.name,
-        definition=definition.model_dump(mode="json"),
+        definition=definition.model_dump(mode="json", exclude_none=True),
         created_at=now,
     )
     session.add(flow)
