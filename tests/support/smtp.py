@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -24,8 +25,11 @@ class _Handler:
     received: list[EmailMessage] = field(default_factory=list)
     reply: str | None = None  # e.g. "451 4.3.0 try later" to refuse
     lock: threading.Lock = field(default_factory=threading.Lock)
+    held: threading.Event | None = None  # while set and not released, DATA gets no answer
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        while self.held is not None and not self.held.is_set():
+            await asyncio.sleep(0.01)  # a server that has gone quiet mid-conversation
         if self.reply:
             return self.reply
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -51,6 +55,11 @@ class SmtpSink:
 
     def refuse(self, reply: str | None) -> None:
         self.handler.reply = reply
+
+    def hang(self) -> threading.Event:
+        """Stop answering DATA until the returned event is set."""
+        self.handler.held = threading.Event()
+        return self.handler.held
 
     def start(self) -> None:
         self.controller.start()

@@ -163,11 +163,12 @@ class Worker:
         self._pool: ThreadPoolExecutor | None = None
         bind = sessionmaker.kw.get("bind")
         self._engine: Engine | None = bind if isinstance(bind, Engine) else None
-        # SQLite has one writer: more threads would only queue on its write lock
-        # (sleeping in the busy handler), so a SQLite worker runs its jobs on one
-        # thread; PostgreSQL keeps ``concurrency`` threads. ADR 0002.
-        sqlite = self._engine is not None and self._engine.dialect.name == "sqlite"
-        self.threads = 1 if sqlite else concurrency
+        # Cheap jobs share one transaction per claim (batched kinds), so extra threads
+        # would only queue on SQLite's one write lock. Per-job kinds — sends — spend
+        # their time talking to a provider with no transaction open, so they keep
+        # ``concurrency`` threads on every backend: one store's slow mail server must not
+        # hold up another store's sends. ADR 0002.
+        self.threads = concurrency
 
     def __enter__(self) -> Worker:
         return self
