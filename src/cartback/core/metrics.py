@@ -26,6 +26,8 @@ MESSAGES = Counter(
     registry=REGISTRY,
 )
 WRITER_GROUP = Histogram(
-    "cartback_writer_group_size", "Units of work committed together by the group-commit writer",
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=REGISTRY,
+    "cartback_writer_group_size",
+    "Units of work committed together by the group-commit writer",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+    registry=REGISTRY,
 )
