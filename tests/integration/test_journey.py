@@ -556,3 +556,40 @@ def test_a_shopper_who_comes_back_changes_the_cart_and_buys_counts_as_recovered(
     assert (stats["carts_abandoned"], stats["carts_recovered"]) == (1, 1)
     assert stats["recovery_rate"] == 1.0
     assert stats["recovered_revenue"] == {"USD": 5999}
+
+
+def test_a_template_that_cannot_render_fails_its_message_and_the_journey_goes_on(
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    smtp_store: StoreKeys,
+    smtp_sink: SmtpSink,
+) -> None:
+    from cartback.flows.definition import FlowDefinition
+    from cartback.flows.service import set_flow
+
+    with transaction(runtime.sessions) as session:
+        set_flow(
+            session,
+            store_id=smtp_store.id,
+            now=clock.now(),
+            definition=FlowDefinition.model_validate(
+                {
+                    "steps": [
+                        {"after": "1h", "template": "no_such_template"},
+                        {"after": "2h", "template": "reminder"},
+                    ]
+                }
+            ),
+        )
+    post_events(client, smtp_store, cart_updated(at=clock.now()))
+    advance(runtime, clock, 30 * MINUTE)
+    advance(runtime, clock, 1 * HOUR)
+    body = cart(client, smtp_store)
+    assert body["messages"][0]["status"] == "failed"
+    assert body["messages"][0]["error_code"] == "render_failed"
+    assert "no_such_template" in body["messages"][0]["error_reason"]
+    assert smtp_sink.received == []
+    advance(runtime, clock, 1 * HOUR)
+    assert len(smtp_sink.received) == 1
+    assert [m["status"] for m in cart(client, smtp_store)["messages"]] == ["failed", "sent"]

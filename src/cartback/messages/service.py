@@ -34,7 +34,6 @@ from cartback.channels import (
 )
 from cartback.contacts.models import Contact
 from cartback.content import EmailContext, EmailRenderer, RenderError, StoreInfo, build_items
-from cartback.core.db import upsert_ignore
 from cartback.core.ids import new_id
 from cartback.core.logging import mask_email
 from cartback.core.metrics import MESSAGES
@@ -173,7 +172,17 @@ def send_email_step(
     try:
         email = _compose(message_id, cart, contact, store_name, settings, renderer, links, step)
     except RenderError as exc:
-        message = existing or _intend(session, step=step, cart=cart, contact=contact, now=now)
+        message = existing or _insert(
+            session,
+            message_id,
+            step=step,
+            cart=cart,
+            contact=contact,
+            subject=None,
+            content_hash=None,
+            status=MessageStatus.QUEUED,
+            now=now,
+        )
         set_status(
             session,
             message,
@@ -185,7 +194,7 @@ def send_email_step(
         return SendOutcome(Outcome.NOT_RENDERED, message)
     content_hash = hashlib.sha256(email.html.encode()).hexdigest()
     if existing is None:
-        message = _intend_sending(
+        message = _insert(
             session,
             message_id,
             step=step,
@@ -193,6 +202,7 @@ def send_email_step(
             contact=contact,
             subject=email.subject,
             content_hash=content_hash,
+            status=MessageStatus.SENDING,
             now=now,
         )
     else:
@@ -249,18 +259,19 @@ def _insert_message(dialect: str) -> Any:
 _INSERT_MESSAGE = {dialect: _insert_message(dialect) for dialect in ("sqlite", "postgresql")}
 
 
-def _intend_sending(
+def _insert(
     session: Session,
     message_id: str,
     *,
     step: EmailStep,
     cart: Cart,
     contact: Contact,
-    subject: str,
-    content_hash: str,
+    subject: str | None,
+    content_hash: str | None,
+    status: MessageStatus,
     now: datetime,
 ) -> Message:
-    """Insert the step's message straight in ``sending`` (the intent), one statement.
+    """Insert the step's message, one statement: straight in ``sending`` it is the intent.
 
     ``ON CONFLICT DO NOTHING`` keeps the one-message-per-step rule even if the
     caller's "there is none" was wrong; then this run gives up (the job retries and
@@ -279,8 +290,8 @@ def _intend_sending(
         "to_address": contact.email,
         "subject": subject,
         "content_hash": content_hash,
-        "status": MessageStatus.SENDING,
-        "attempts": 1,
+        "status": status,
+        "attempts": 1 if status == MessageStatus.SENDING else 0,
         "created_at": now,
         "updated_at": now,
     }
@@ -301,35 +312,6 @@ def _intend_sending(
     )
     make_transient_to_detached(message)
     session.add(message)
-    return message
-
-
-def _intend(
-    session: Session, *, step: EmailStep, cart: Cart, contact: Contact, now: datetime
-) -> Message:
-    assert contact.email is not None
-    upsert_ignore(
-        session,
-        Message,
-        {
-            "id": new_id(),
-            "store_id": cart.store_id,
-            "enrollment_id": step.enrollment_id,
-            "step_index": step.step_index,
-            "cart_id": cart.id,
-            "contact_id": contact.id,
-            "channel": "email",
-            "template": step.template,
-            "to_address": contact.email,
-            "status": MessageStatus.QUEUED,
-            "attempts": 0,
-            "created_at": now,
-            "updated_at": now,
-        },
-        conflict=("enrollment_id", "step_index"),
-    )
-    message = find(session, step.enrollment_id, step.step_index)
-    assert message is not None
     return message
 
 
