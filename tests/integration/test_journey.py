@@ -23,6 +23,7 @@ from support.factories import (
     item,
     order_placed,
     post_events,
+    use_flow,
 )
 from support.smtp import SmtpSink
 
@@ -313,22 +314,16 @@ def test_entry_filters_keep_small_carts_out(
     smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
-    from cartback.flows.definition import FlowDefinition
-    from cartback.flows.service import set_flow
-
-    with transaction(runtime.sessions) as session:
-        set_flow(
-            session,
-            store_id=smtp_store.id,
-            now=clock.now(),
-            definition=FlowDefinition.model_validate(
-                {
-                    "name": "Big carts",
-                    "entry": {"min_value": 5000},
-                    "steps": [{"after": "90s", "template": "reminder"}],
-                }
-            ),
-        )
+    use_flow(
+        runtime,
+        clock,
+        smtp_store,
+        {
+            "name": "Big carts",
+            "entry": {"min_value": 5000},
+            "steps": [{"after": "90s", "template": "reminder"}],
+        },
+    )
     post_events(
         client,
         smtp_store,
@@ -565,23 +560,17 @@ def test_a_template_that_cannot_render_fails_its_message_and_the_journey_goes_on
     smtp_store: StoreKeys,
     smtp_sink: SmtpSink,
 ) -> None:
-    from cartback.flows.definition import FlowDefinition
-    from cartback.flows.service import set_flow
-
-    with transaction(runtime.sessions) as session:
-        set_flow(
-            session,
-            store_id=smtp_store.id,
-            now=clock.now(),
-            definition=FlowDefinition.model_validate(
-                {
-                    "steps": [
-                        {"after": "1h", "template": "no_such_template"},
-                        {"after": "2h", "template": "reminder"},
-                    ]
-                }
-            ),
-        )
+    use_flow(
+        runtime,
+        clock,
+        smtp_store,
+        {
+            "steps": [
+                {"after": "1h", "template": "no_such_template"},
+                {"after": "2h", "template": "reminder"},
+            ]
+        },
+    )
     post_events(client, smtp_store, cart_updated(at=clock.now()))
     advance(runtime, clock, 30 * MINUTE)
     advance(runtime, clock, 1 * HOUR)

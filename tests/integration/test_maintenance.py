@@ -14,8 +14,6 @@ from cartback.app import Runtime
 from cartback.carts import jobs as cart_jobs
 from cartback.core.clock import ManualClock
 from cartback.core.db import transaction
-from cartback.flows.definition import FlowDefinition
-from cartback.flows.service import set_flow
 from cartback.ingest import jobs as ingest_jobs
 from cartback.ingest.models import Event
 from cartback.queue import Job
@@ -26,6 +24,7 @@ from support.factories import (
     item,
     post_events,
     run_due,
+    use_flow,
 )
 
 DAY = timedelta(days=1)
@@ -69,15 +68,8 @@ def maintenance_job(runtime: Runtime, kind: str) -> Job:
 def test_a_cart_idle_for_30_days_expires_and_its_journey_ends(
     client: TestClient, runtime: Runtime, clock: ManualClock, store: StoreKeys
 ) -> None:
-    with transaction(runtime.sessions) as session:  # a journey still running at day 30
-        set_flow(
-            session,
-            store_id=store.id,
-            now=clock.now(),
-            definition=FlowDefinition.model_validate(
-                {"name": "Slow", "steps": [{"after": "1h"}, {"after": "40d"}]}
-            ),
-        )
+    # a journey still running at day 30
+    use_flow(runtime, clock, store, {"name": "Slow", "steps": [{"after": "1h"}, {"after": "40d"}]})
     post_events(client, store, cart_updated(at=clock.now()))
     advance(runtime, clock, 30 * MINUTE)
     advance(runtime, clock, 60 * MINUTE)

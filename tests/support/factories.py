@@ -46,6 +46,22 @@ def make_store(
         return StoreKeys(made.store.id, made.api_key, made.store.public_key)
 
 
+def use_flow(
+    runtime: Runtime, clock: ManualClock, keys: StoreKeys, definition: dict[str, Any]
+) -> None:
+    """Save ``definition`` (as a store would write it in YAML) as the store's flow."""
+    from cartback.flows.definition import FlowDefinition
+    from cartback.flows.service import set_flow
+
+    with transaction(runtime.sessions) as session:
+        set_flow(
+            session,
+            store_id=keys.id,
+            now=clock.now(),
+            definition=FlowDefinition.model_validate(definition),
+        )
+
+
 _counter = iter(range(1, 10**9))
 
 

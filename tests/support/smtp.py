@@ -34,7 +34,7 @@ class _Handler:
             return self.reply
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
-            self.received.append(parsed)  # type: ignore[arg-type]
+            self.received.append(parsed)
         return "250 OK"
 
 

@@ -459,29 +459,8 @@ def insert_job(session: Session, values: dict[str, Any], *, replace: bool) -> No
 
 def insert_jobs(session: Session, rows: list[dict[str, Any]], *, replace: bool) -> None:
     """:func:`insert_job` for many rows in one executemany; at most one row per key."""
-    if not rows:
-        return
-    insert = sqlite.insert if is_sqlite(session) else postgresql.insert
-    stmt = insert(JOBS)
-    target = [JOBS.c.store_id, JOBS.c.key]
-    if not replace:
-        session.execute(stmt.on_conflict_do_nothing(index_elements=target), rows)
-        return
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=target,
-            set_={
-                "run_at": stmt.excluded.run_at,
-                "payload": stmt.excluded.payload,
-                "status": JobStatus.PENDING.value,
-                "attempts": 0,
-                "worker_id": None,
-                "last_error": None,
-            },
-            where=JOBS.c.status != JobStatus.RUNNING.value,
-        ),
-        rows,
-    )
+    if rows:
+        session.execute(_UPSERT_JOB[(_dialect(session), replace)], rows)
 
 
 _DELETE_PENDING = delete(JOBS).where(
