@@ -27,7 +27,7 @@ class StoreInfo:
 @dataclass(frozen=True, slots=True)
 class ItemView:
     name: str
-    url: str
+    url: str | None  # the product page; emails link items to the tracked cart instead
     image_url: str | None
     quantity: int
     unit_price: str
@@ -62,7 +62,7 @@ def build_items(raw_items: Iterable[Any], currency: str, locale: str) -> tuple[I
         views.append(
             ItemView(
                 name=str(_field(raw, "name")),
-                url=str(_field(raw, "url")),
+                url=_optional_str(_field(raw, "url", None)),
                 image_url=_optional_str(_field(raw, "image_url", None)),
                 quantity=quantity,
                 unit_price=format_money(unit_price, currency, locale),

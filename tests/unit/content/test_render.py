@@ -323,3 +323,19 @@ def test_a_fragment_missing_a_section_the_layout_needs_is_named(tmp_path: Path) 
 
     with pytest.raises(RenderError, match="has no <!--preheader--> section"):
         EmailRenderer(tmp_path).render("t", make_context())
+
+
+def test_items_link_to_the_tracked_cart_even_without_a_product_url(
+    renderer: EmailRenderer,
+) -> None:
+    raw = [
+        {"name": "Mystery box", "url": None, "image_url": None, "unit_price": 500, "quantity": 1}
+    ]
+    ctx = replace(make_context(), items=build_items(raw, "USD", "en"))
+
+    html = renderer.render("reminder", ctx).html
+
+    assert "None" not in html
+    assert re.search(
+        rf'<a class="item-name" href="{re.escape(RESTORE)}"[^>]*>Mystery box</a>', html
+    )
