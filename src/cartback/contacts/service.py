@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cartback.contacts.models import Consent, Contact, Suppression
@@ -91,19 +91,39 @@ def record_consent(
     session.flush()
 
 
-def current_consent(session: Session, *, contact: Contact, channel: str) -> bool | None:
-    """The newest ledger entry for the channel: True, False, or None when never asked."""
-    row = session.execute(
+def latest_consent(store_id: Any, contact_id: Any, channel: Any) -> Select[bool]:
+    """The newest consent ledger entry's ``granted``. The arguments may be values or
+    columns (a correlated subquery, as the journey step reads it)."""
+    return (
         select(Consent.granted)
         .where(
-            Consent.store_id == contact.store_id,
-            Consent.contact_id == contact.id,
+            Consent.store_id == store_id,
+            Consent.contact_id == contact_id,
             Consent.channel == channel,
         )
         .order_by(Consent.occurred_at.desc(), Consent.id.desc())
         .limit(1)
+    )
+
+
+def suppression(store_id: Any, channel: Any, address: Any) -> Select[str]:
+    """Why an address must not be messaged on a channel (values or columns)."""
+    return (
+        select(Suppression.reason)
+        .where(
+            Suppression.store_id == store_id,
+            Suppression.channel == channel,
+            Suppression.address == address,
+        )
+        .limit(1)
+    )
+
+
+def current_consent(session: Session, *, contact: Contact, channel: str) -> bool | None:
+    """The newest ledger entry for the channel: True, False, or None when never asked."""
+    return session.execute(
+        latest_consent(contact.store_id, contact.id, channel)
     ).scalar_one_or_none()
-    return row
 
 
 def suppress(
@@ -128,10 +148,4 @@ def suppress(
 def suppression_reason(
     session: Session, *, store_id: str, channel: str, address: str
 ) -> str | None:
-    return session.execute(
-        select(Suppression.reason).where(
-            Suppression.store_id == store_id,
-            Suppression.channel == channel,
-            Suppression.address == address,
-        )
-    ).scalar_one_or_none()
+    return session.execute(suppression(store_id, channel, address)).scalar_one_or_none()

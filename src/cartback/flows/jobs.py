@@ -14,7 +14,8 @@ from cartback.carts import service as carts
 from cartback.carts import timeline
 from cartback.carts.models import Cart, CartStatus
 from cartback.channels import EmailChannel
-from cartback.contacts.models import Consent, Contact, Suppression
+from cartback.contacts.models import Contact
+from cartback.contacts.service import latest_consent, suppression
 from cartback.content import EmailRenderer
 from cartback.core.clock import Clock
 from cartback.flows import service as flows
@@ -90,27 +91,8 @@ _LOCK_STEP = (
     .where(Enrollment.id == bindparam("enrollment_id"), Enrollment.store_id == bindparam("sid"))
     .with_for_update(of=Cart)
 )
-_CONSENT = (  # contacts.service.current_consent, as a subquery
-    select(Consent.granted)
-    .where(
-        Consent.store_id == Contact.store_id,
-        Consent.contact_id == Contact.id,
-        Consent.channel == "email",
-    )
-    .order_by(Consent.occurred_at.desc(), Consent.id.desc())
-    .limit(1)
-    .scalar_subquery()
-)
-_SUPPRESSED = (  # contacts.service.suppression_reason, as a subquery
-    select(Suppression.reason)
-    .where(
-        Suppression.store_id == Contact.store_id,
-        Suppression.channel == "email",
-        Suppression.address == Contact.email,
-    )
-    .limit(1)
-    .scalar_subquery()
-)
+_CONSENT = latest_consent(Contact.store_id, Contact.id, "email").scalar_subquery()
+_SUPPRESSED = suppression(Contact.store_id, "email", Contact.email).scalar_subquery()
 _READ_STEP = (
     select(Contact, Store, Message, _CONSENT, _SUPPRESSED)
     .select_from(Contact)
