@@ -30,19 +30,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.analytics.service import stats
-from cartback.app import Runtime, build_runtime, create_app, schedule_maintenance
+from cartback.app import Runtime, build_runtime, schedule_maintenance
 from cartback.carts.models import Cart, CartStatus
 from cartback.core.db import transaction
 from cartback.core.logging import configure_logging
 from cartback.demo import report
-from cartback.demo.catalogue import CURRENCY, LOCALE, STORE_NAME, STORE_SETTINGS, STORE_URL
+from cartback.demo.catalogue import CURRENCY, LOCALE, STORE_NAME, store_url
 from cartback.demo.clock import DemoClock
 from cartback.demo.errors import DemoError
 from cartback.demo.simulator import Reaction, Simulator, make_shoppers
+from cartback.demo.store import create_demo_store, demo_app
 from cartback.flows.service import current_flow, definition_of
 from cartback.queue import oldest_due
 from cartback.settings import Settings, load_settings
-from cartback.stores.service import create_store
 
 HOST = "127.0.0.1"
 # The last reminder goes 72 h after a cart is abandoned (30 min idle); 80 h after the last
@@ -145,7 +145,7 @@ class _Demo:
         server: uvicorn.Server | None = None
         try:
             store_id, api_key, journey = self._create_store(runtime)
-            server = self._serve(runtime)
+            server = self._serve(runtime, store_id)
             worker = self._start_worker(runtime, stop_worker)
             self._banner(journey)
             with httpx.Client(
@@ -193,9 +193,7 @@ class _Demo:
 
     def _create_store(self, runtime: Runtime) -> tuple[str, str, str]:
         with transaction(runtime.sessions) as session:
-            made = create_store(
-                session, name=STORE_NAME, now=self.clock.now(), settings=STORE_SETTINGS
-            )
+            made = create_demo_store(session, now=self.clock.now(), base_url=self.base_url)
             flow = current_flow(session, store_id=made.store.id, now=self.clock.now())
             steps = definition_of(flow).steps
             journey = ", ".join(f"{step.channel} after {step.after}" for step in steps)
@@ -203,9 +201,9 @@ class _Demo:
             self._quiet_explained = f"quiet: reminders go {offsets} after a cart is abandoned"
             return made.store.id, made.api_key, journey
 
-    def _serve(self, runtime: Runtime) -> uvicorn.Server:
+    def _serve(self, runtime: Runtime, store_id: str) -> uvicorn.Server:
         config = uvicorn.Config(
-            create_app(runtime), log_level="warning", access_log=False, lifespan="off"
+            demo_app(runtime, store_id), log_level="warning", access_log=False, lifespan="off"
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(
@@ -236,7 +234,7 @@ class _Demo:
         line("")
         line(f"  >>> Watch the reminder emails arrive:  {outbox_url}")
         line("")
-        line(f'  Store     "{STORE_NAME}" ({CURRENCY}, {STORE_URL})')
+        line(f'  Store     "{STORE_NAME}" ({CURRENCY}, {store_url(self.base_url)})')
         line(f"  Journey   built-in: a cart is abandoned after 30 min idle; {journey}")
         line(
             f"  Shoppers  {self.shopper_count}, arriving over the first 8 hours "

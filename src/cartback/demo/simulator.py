@@ -34,9 +34,9 @@ from cartback.demo.catalogue import (
     FIRST_NAMES,
     LAST_NAMES,
     LOCALE,
-    STORE_URL,
     TIMEZONES,
     Product,
+    cart_url,
     email_address,
 )
 from cartback.demo.clock import DemoClock
@@ -280,8 +280,8 @@ class Simulator:
             "cart": {
                 "id": shopper.cart_id,
                 "currency": CURRENCY,
-                "items": [product.line() for product in shopper.cart],
-                "restore_url": f"{STORE_URL}/cart/{shopper.cart_id}",
+                "items": [product.line(self._base_url) for product in shopper.cart],
+                "restore_url": cart_url(self._base_url, shopper.cart_id),
             }
         }
         if with_contact:
@@ -385,6 +385,9 @@ class Simulator:
         self._open(pixel)  # the images load as the email is read, before the click
         if restore is None:
             raise DemoError(f"email {nth} to {shopper.email} has no restore link")
+        # The click is counted by /r/<token> itself; the redirect's target is the demo
+        # store's cart page, which a shopper's browser would load but which counts nothing,
+        # so it is not followed.
         response = self._client.get(restore, follow_redirects=False)
         if response.status_code != 302:
             raise DemoError(f"GET {restore} -> {response.status_code}, expected a redirect")
