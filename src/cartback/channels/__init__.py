@@ -12,10 +12,14 @@ from cartback.channels.base import (
     TransientSendError,
 )
 from cartback.channels.breaker import CircuitBreaker
+from cartback.channels.http_sms import HttpSms, HttpSmsConfig
 from cartback.channels.mime import build_mime
 from cartback.channels.outbox import CapturedEmail, OutboxChannel
 from cartback.channels.pool import ChannelPool
+from cartback.channels.ratelimit import TokenBucket
+from cartback.channels.sms import MemorySms, OutgoingSms, SendOutcomeUnknown, SmsChannel
 from cartback.channels.smtp import SmtpChannel
+from cartback.channels.twilio import TwilioSms
 
 __all__ = [
     "CapturedEmail",
@@ -23,11 +27,19 @@ __all__ = [
     "ChannelPool",
     "CircuitBreaker",
     "EmailChannel",
+    "HttpSms",
+    "HttpSmsConfig",
+    "MemorySms",
     "OutboxChannel",
     "OutgoingEmail",
+    "OutgoingSms",
     "PermanentSendError",
+    "SendOutcomeUnknown",
     "SendResult",
+    "SmsChannel",
     "SmtpChannel",
+    "TokenBucket",
     "TransientSendError",
+    "TwilioSms",
     "build_mime",
 ]
