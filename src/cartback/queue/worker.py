@@ -304,9 +304,13 @@ class Worker:
             return
         try:
             settled = self._settle_batch(jobs)
-        except Exception as exc:  # settling itself failed: the leases will rescue the jobs
+        except Exception as exc:
+            # The shared transaction failed as a whole (a deadlock, a dropped connection):
+            # nothing of it committed, and the jobs are still ours under their leases, so
+            # each runs again on its own rather than waiting for its lease to run out.
+            logger.warning("job.batch_failed", extra={"jobs": len(jobs), "error": short_error(exc)})
             for job in jobs:
-                logger.error("job.settle_failed", extra=self._fields(job, error=short_error(exc)))
+                self._run_job(job)
             return
         if isinstance(settled, _LeaseLost):
             # Some job's lease was lost, so the whole batch was rolled back (that job's

@@ -252,3 +252,35 @@ def test_mark_batched_needs_a_registered_kind() -> None:
     assert not registry.is_batched("test.job")
     registry.mark_batched("test.job")
     assert registry.is_batched("test.job")
+
+
+def test_a_batch_whose_transaction_fails_runs_each_job_alone_at_once(
+    sessions: sessionmaker[Session],
+    registry: Registry,
+    clock: ManualClock,
+    worker: Worker,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from cartback.queue import queries
+
+    registry.register("test.cheap", _follow_up, batched=True)
+    for n in range(3):
+        add_job(sessions, clock, f"cart:{n}", kind="test.cheap")
+    real = queries.finish_many
+    calls = {"n": 0}
+
+    def fails_once(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("DELETE FROM jobs ...", {}, Exception("connection lost"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queries, "finish_many", fails_once)
+
+    assert worker.run_once() == 3
+
+    # no lease had to run out: every job ran again alone, and its work committed once
+    assert all_keys(sessions) == ["cart:0:next", "cart:1:next", "cart:2:next"]
+    assert (worker.stats.done, worker.stats.lease_lost) == (3, 0)
