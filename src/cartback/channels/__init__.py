@@ -19,7 +19,9 @@ from cartback.channels.pool import ChannelPool
 from cartback.channels.ratelimit import TokenBucket
 from cartback.channels.sms import MemorySms, OutgoingSms, SendOutcomeUnknown, SmsChannel
 from cartback.channels.smtp import SmtpChannel
+from cartback.channels.telegram import OutgoingTelegram, TelegramBot, TelegramChatGone
 from cartback.channels.twilio import TwilioSms
+from cartback.channels.whatsapp import OutgoingWhatsApp, WhatsAppCloud
 
 __all__ = [
     "CapturedEmail",
@@ -33,13 +35,18 @@ __all__ = [
     "OutboxChannel",
     "OutgoingEmail",
     "OutgoingSms",
+    "OutgoingTelegram",
+    "OutgoingWhatsApp",
     "PermanentSendError",
     "SendOutcomeUnknown",
     "SendResult",
     "SmsChannel",
     "SmtpChannel",
+    "TelegramBot",
+    "TelegramChatGone",
     "TokenBucket",
     "TransientSendError",
     "TwilioSms",
+    "WhatsAppCloud",
     "build_mime",
 ]
