@@ -21,6 +21,7 @@ from cartback.channels.sms import MemorySms, OutgoingSms, SendOutcomeUnknown, Sm
 from cartback.channels.smtp import SmtpChannel
 from cartback.channels.telegram import OutgoingTelegram, TelegramBot, TelegramChatGone
 from cartback.channels.twilio import TwilioSms
+from cartback.channels.webhook import TeamAlert, WebhookAlert, verify_signature
 from cartback.channels.whatsapp import OutgoingWhatsApp, WhatsAppCloud
 
 __all__ = [
@@ -42,11 +43,14 @@ __all__ = [
     "SendResult",
     "SmsChannel",
     "SmtpChannel",
+    "TeamAlert",
     "TelegramBot",
     "TelegramChatGone",
     "TokenBucket",
     "TransientSendError",
     "TwilioSms",
+    "WebhookAlert",
     "WhatsAppCloud",
     "build_mime",
+    "verify_signature",
 ]
