@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -16,6 +17,7 @@ from cartback.settings import Settings
 from support.databases import empty_tables, fresh_database
 from support.factories import START, StoreKeys, make_store
 from support.smtp import SmtpSink
+from support.stand_in import Serve, stand_ins
 
 
 @pytest.fixture(scope="session")
@@ -85,3 +87,17 @@ def smtp_sink() -> Iterator[SmtpSink]:
         yield sink
     finally:
         sink.stop()
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Stand-in provider servers on loopback (see support/stand_in.py)."""
+    with stand_ins() as start:
+        yield start
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    """An HTTP client with short timeouts, for adapters under test."""
+    with httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0)) as client:
+        yield client

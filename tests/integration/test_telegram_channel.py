@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,91 +21,10 @@ from cartback.channels import (
     TelegramChatGone,
     TransientSendError,
 )
+from support.stand_in import Received, Reply, Serve, StandIn
 
 TOKEN = "7000000001:AAH-sEcReT_t0ken-value-xyz"
 SEND_PATH = f"/bot{TOKEN}/sendMessage"
-TIMEOUT = httpx.Timeout(2.0, connect=1.0)
-
-
-@dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
-    delay: float = 0.0
-
-
-@dataclass
-class StandIn:
-    """A real HTTP server in a thread; ``answer`` decides each reply."""
-
-    answer: Callable[[Received], Reply]
-    received: list[Received] = field(default_factory=list)
-    released: threading.Event = field(default_factory=threading.Event)
-    url: str = ""
-
-
-def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            request = Received(
-                self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
-            )
-            stand_in.received.append(request)
-            reply = stand_in.answer(request)
-            if reply.delay:
-                stand_in.released.wait(reply.delay)
-            try:
-                self.send_response(reply.status)
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (the timeout scenario)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
-    return Handler
-
-
-Serve = Callable[[Callable[[Received], Reply]], StandIn]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    servers: list[tuple[ThreadingHTTPServer, StandIn]] = []
-
-    def start(answer: Callable[[Received], Reply]) -> StandIn:
-        stand_in = StandIn(answer)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stand_in))
-        stand_in.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append((server, stand_in))
-        return stand_in
-
-    yield start
-    for server, stand_in in servers:
-        stand_in.released.set()
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=TIMEOUT) as client:
-        yield client
 
 
 def _load(samples_dir: Path, name: str) -> Any:

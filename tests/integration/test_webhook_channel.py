@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -25,91 +22,11 @@ from cartback.channels import (
     verify_signature,
 )
 from cartback.core.clock import ManualClock
+from support.stand_in import Received, Reply, Serve, StandIn
 
 SECRET = "whsec_Sup3rS3cretValue-do-not-leak"
-TIMEOUT = httpx.Timeout(2.0, connect=1.0)
+HOOK = "/hooks/cartback"
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = (("Content-Type", "text/plain"),)
-    delay: float = 0.0
-
-
-@dataclass
-class StandIn:
-    """A real HTTP server in a thread; ``answer`` decides each reply."""
-
-    answer: Callable[[Received], Reply]
-    received: list[Received] = field(default_factory=list)
-    released: threading.Event = field(default_factory=threading.Event)
-    url: str = ""
-
-
-def _handler(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            request = Received(
-                self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
-            )
-            stand_in.received.append(request)
-            reply = stand_in.answer(request)
-            if reply.delay:
-                stand_in.released.wait(reply.delay)
-            try:
-                self.send_response(reply.status)
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (the timeout scenario)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
-    return Handler
-
-
-Serve = Callable[[Callable[[Received], Reply]], StandIn]
-
-
-@pytest.fixture
-def serve() -> Iterator[Serve]:
-    servers: list[tuple[ThreadingHTTPServer, StandIn]] = []
-
-    def start(answer: Callable[[Received], Reply]) -> StandIn:
-        stand_in = StandIn(answer)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stand_in))
-        stand_in.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/cartback"
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append((server, stand_in))
-        return stand_in
-
-    yield start
-    for server, stand_in in servers:
-        stand_in.released.set()
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=TIMEOUT) as client:
-        yield client
 
 
 def _alert(**overrides: object) -> TeamAlert:
@@ -159,7 +76,7 @@ def _assert_signed(request: Received) -> None:
 
 
 def test_posts_a_signed_json_alert(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(_ok)
+    stand_in = serve(_ok, path=HOOK)
 
     result = _channel(stand_in, http).send(_alert())
 
@@ -212,7 +129,7 @@ def test_posts_a_signed_json_alert(serve: Serve, http: httpx.Client) -> None:
 
 
 def test_the_same_alert_signs_to_the_same_bytes(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(_ok)
+    stand_in = serve(_ok, path=HOOK)
     channel = _channel(stand_in, http)
 
     channel.send(_alert())
@@ -225,7 +142,7 @@ def test_the_same_alert_signs_to_the_same_bytes(serve: Serve, http: httpx.Client
 
 
 def test_recovery_alert_with_no_contact(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(lambda request: Reply(204))
+    stand_in = serve(lambda request: Reply(204), path=HOOK)
     alert = _alert(
         kind="cart_recovered",
         contact_name=None,
@@ -246,7 +163,7 @@ def test_recovery_alert_with_no_contact(serve: Serve, http: httpx.Client) -> Non
 
 
 def test_slack_body_is_a_call_this_shopper_task(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(_ok)
+    stand_in = serve(_ok, path=HOOK)
 
     _channel(stand_in, http, slack=True).send(_alert())
 
@@ -279,7 +196,7 @@ def test_slack_body_is_a_call_this_shopper_task(serve: Serve, http: httpx.Client
 
 
 def test_slack_body_for_a_recovered_cart(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(_ok)
+    stand_in = serve(_ok, path=HOOK)
 
     _channel(stand_in, http, slack=True).send(_alert(kind="cart_recovered"))
 
@@ -292,7 +209,7 @@ def test_slack_body_for_a_recovered_cart(serve: Serve, http: httpx.Client) -> No
 
 
 def test_tampered_body_fails_verification(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(_ok)
+    stand_in = serve(_ok, path=HOOK)
     _channel(stand_in, http).send(_alert())
     [request] = stand_in.received
     stamp = request.headers["X-Cartback-Timestamp"]
@@ -312,7 +229,7 @@ def test_tampered_body_fails_verification(serve: Serve, http: httpx.Client) -> N
 
 
 def test_stale_or_future_timestamp_fails_verification(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(_ok)
+    stand_in = serve(_ok, path=HOOK)
     _channel(stand_in, http).send(_alert())
     [request] = stand_in.received
     args = (
@@ -333,7 +250,7 @@ def test_stale_or_future_timestamp_fails_verification(serve: Serve, http: httpx.
 
 
 def test_410_means_the_receiver_is_gone(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(lambda request: Reply(410, b"channel_is_archived"))
+    stand_in = serve(lambda request: Reply(410, b"channel_is_archived"), path=HOOK)
 
     with pytest.raises(PermanentSendError) as raised:
         _channel(stand_in, http, slack=True).send(_alert())
@@ -345,7 +262,7 @@ def test_410_means_the_receiver_is_gone(serve: Serve, http: httpx.Client) -> Non
 
 
 def test_other_4xx_is_permanent(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(lambda request: Reply(400, b"invalid_payload"))
+    stand_in = serve(lambda request: Reply(400, b"invalid_payload"), path=HOOK)
 
     with pytest.raises(PermanentSendError) as raised:
         _channel(stand_in, http).send(_alert())
@@ -358,7 +275,9 @@ def test_other_4xx_is_permanent(serve: Serve, http: httpx.Client) -> None:
 def test_408_and_429_are_transient_with_retry_after(
     serve: Serve, http: httpx.Client, status: int
 ) -> None:
-    stand_in = serve(lambda request: Reply(status, b"slow down", (("Retry-After", "17"),)))
+    stand_in = serve(
+        lambda request: Reply(status, b"slow down", (("Retry-After", "17"),)), path=HOOK
+    )
 
     with pytest.raises(TransientSendError) as raised:
         _channel(stand_in, http).send(_alert())
@@ -369,7 +288,7 @@ def test_408_and_429_are_transient_with_retry_after(
 
 def test_429_with_an_http_date_retry_after(serve: Serve, http: httpx.Client) -> None:
     when = "Mon, 05 Jan 2026 09:01:00 GMT"  # 60 s after NOW
-    stand_in = serve(lambda request: Reply(429, b"", (("Retry-After", when),)))
+    stand_in = serve(lambda request: Reply(429, b"", (("Retry-After", when),)), path=HOOK)
 
     with pytest.raises(TransientSendError) as raised:
         _channel(stand_in, http).send(_alert())
@@ -378,7 +297,7 @@ def test_429_with_an_http_date_retry_after(serve: Serve, http: httpx.Client) -> 
 
 
 def test_500_is_transient(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(lambda request: Reply(500, b"boom"))
+    stand_in = serve(lambda request: Reply(500, b"boom"), path=HOOK)
 
     with pytest.raises(TransientSendError) as raised:
         _channel(stand_in, http).send(_alert())
@@ -388,7 +307,9 @@ def test_500_is_transient(serve: Serve, http: httpx.Client) -> None:
 
 
 def test_redirect_is_not_followed(serve: Serve, http: httpx.Client) -> None:
-    stand_in = serve(lambda request: Reply(301, b"", (("Location", "http://127.0.0.1:9/x"),)))
+    stand_in = serve(
+        lambda request: Reply(301, b"", (("Location", "http://127.0.0.1:9/x"),)), path=HOOK
+    )
 
     with pytest.raises(PermanentSendError) as raised:
         _channel(stand_in, http).send(_alert())
@@ -413,7 +334,7 @@ def test_connect_failure_is_transient(http: httpx.Client) -> None:
 
 
 def test_timeout_after_sending_is_reported_as_unknown(serve: Serve) -> None:
-    stand_in = serve(lambda request: Reply(200, b"ok", delay=5.0))
+    stand_in = serve(lambda request: Reply(200, b"ok", delay=5.0), path=HOOK)
     channel = WebhookAlert(
         stand_in.url, SECRET, timeout=httpx.Timeout(0.3, connect=1.0), clock=ManualClock(NOW)
     )
@@ -452,7 +373,7 @@ def test_secret_never_in_errors_or_logs(
     caplog: pytest.LogCaptureFixture,
     answer: Callable[[Received], Reply],
 ) -> None:
-    stand_in = serve(answer)
+    stand_in = serve(answer, path=HOOK)
     channel = _channel(stand_in, http)
 
     with caplog.at_level(logging.DEBUG), pytest.raises(ChannelError) as raised:
@@ -464,7 +385,7 @@ def test_secret_never_in_errors_or_logs(
 def test_secret_never_in_transport_errors(
     serve: Serve, http: httpx.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stand_in = serve(lambda request: Reply(200, delay=5.0))
+    stand_in = serve(lambda request: Reply(200, delay=5.0), path=HOOK)
     url = f"{stand_in.url}?token={SECRET}"  # a URL that is itself a credential (Slack-style)
     channel = WebhookAlert(
         url, SECRET, timeout=httpx.Timeout(0.3, connect=1.0), clock=ManualClock(NOW)

@@ -6,17 +6,18 @@ CARTBACK_TEST_DB picks the backend: ``sqlite`` (default, a temp file) or
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from queue_factories import START
+from queue_factories import LEASE, SEED, START
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import ManualClock
 from cartback.core.db import Base, make_engine, make_sessionmaker
-from cartback.queue import Job
+from cartback.queue import Job, Registry, Worker
 from support.databases import fresh_database
 
 
@@ -44,3 +45,18 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture
+def worker(
+    sessions: sessionmaker[Session], registry: Registry, clock: ManualClock
+) -> Iterator[Worker]:
+    with Worker(
+        sessions, registry, clock, worker_id="w1", lease=LEASE, rng=random.Random(SEED)
+    ) as worker:
+        yield worker

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import ManualClock
 from cartback.core.db import transaction
-from cartback.queue import Job, enqueue
+from cartback.queue import ClaimedJob, Job, enqueue
 
 START = datetime.fromisoformat("2026-01-05T09:00:00+00:00")
 STORE = "st_test"
@@ -48,3 +48,19 @@ def get_job(sessions: sessionmaker[Session], key: str) -> Job | None:
 def all_keys(sessions: sessionmaker[Session]) -> list[str]:
     with sessions() as session:
         return list(session.scalars(select(Job.key).order_by(Job.key)))
+
+
+SEED = 7  # the workers' random source, so tests can predict each backoff
+LEASE = timedelta(minutes=5)
+
+
+def follow_up(session: Session, job: ClaimedJob, suffix: str = "next") -> None:
+    """The handler's own work in these tests: schedule another job."""
+    enqueue(
+        session,
+        store_id=job.store_id,
+        kind="test.follow_up",
+        key=f"{job.key}:{suffix}",
+        run_at=START + timedelta(days=1),
+        now=START,
+    )

@@ -4,46 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from queue_factories import START, add_job, all_keys, get_job
+from queue_factories import LEASE, SEED, START, add_job, all_keys, follow_up, get_job
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import ManualClock
-from cartback.queue import ClaimedJob, JobStatus, Registry, Reschedule, Worker, enqueue
+from cartback.queue import ClaimedJob, JobStatus, Registry, Reschedule, Worker
 from cartback.queue.backoff import backoff
-
-SEED = 7
-LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-def worker(
-    sessions: sessionmaker[Session], registry: Registry, clock: ManualClock
-) -> Iterator[Worker]:
-    with Worker(
-        sessions, registry, clock, worker_id="w1", lease=LEASE, rng=random.Random(SEED)
-    ) as worker:
-        yield worker
-
-
-def _follow_up(session: Session, job: ClaimedJob, suffix: str = "next") -> None:
-    enqueue(
-        session,
-        store_id=job.store_id,
-        kind="test.follow_up",
-        key=f"{job.key}:{suffix}",
-        run_at=START + timedelta(days=1),
-        now=START,
-    )
 
 
 class _Commits:
@@ -64,7 +34,7 @@ class _Commits:
 def test_a_batch_runs_in_one_transaction_with_one_commit(
     sessions: sessionmaker[Session], clock: ManualClock, registry: Registry, worker: Worker
 ) -> None:
-    registry.register("test.job", _follow_up, batched=True)
+    registry.register("test.job", follow_up, batched=True)
     for n in range(5):
         add_job(sessions, clock, f"cart:{n}")
     commits = _Commits(sessions)
@@ -88,7 +58,7 @@ def test_a_raising_job_in_a_batch_rolls_back_only_its_own_work(
 ) -> None:
     @registry.register("test.job", batched=True)
     def handle(session: Session, job: ClaimedJob) -> None:
-        _follow_up(session, job)
+        follow_up(session, job)
         if job.key == "cart:1":
             raise ConnectionError("smtp://mailer:s3cret@mail.example:25 refused")
 
@@ -121,7 +91,7 @@ def test_a_job_in_a_batch_fails_once_its_attempts_are_used_up(
     def handle(session: Session, job: ClaimedJob) -> None:
         if job.key == "cart:0":
             raise RuntimeError("still broken")
-        _follow_up(session, job)
+        follow_up(session, job)
 
     add_job(sessions, clock, "cart:0", max_attempts=1)
     add_job(sessions, clock, "cart:1")
@@ -145,7 +115,7 @@ def test_a_reschedule_in_a_batch_moves_the_job_and_keeps_the_others_work(
 ) -> None:
     @registry.register("test.job", batched=True)
     def handle(session: Session, job: ClaimedJob) -> Reschedule | None:
-        _follow_up(session, job)
+        follow_up(session, job)
         if job.key == "cart:1":
             return Reschedule(START + timedelta(hours=8), "activity since")
         return None
@@ -171,8 +141,8 @@ def test_a_reschedule_in_a_batch_moves_the_job_and_keeps_the_others_work(
 def test_batched_and_per_job_kinds_of_one_claim_both_settle(
     sessions: sessionmaker[Session], clock: ManualClock, registry: Registry, worker: Worker
 ) -> None:
-    registry.register("test.job", _follow_up, batched=True)
-    registry.register("test.alone", lambda s, j: _follow_up(s, j))
+    registry.register("test.job", follow_up, batched=True)
+    registry.register("test.alone", lambda s, j: follow_up(s, j))
     for n in range(3):
         add_job(sessions, clock, f"cart:{n}")
         add_job(sessions, clock, f"alone:{n}", kind="test.alone")
@@ -193,7 +163,7 @@ def test_a_lost_lease_in_a_batch_rolls_back_that_jobs_work_and_keeps_the_others(
     @registry.register("test.job", batched=True)
     def handle(session: Session, job: ClaimedJob) -> None:
         calls.append(job.key)
-        _follow_up(session, job)
+        follow_up(session, job)
 
     for n in range(3):
         add_job(sessions, clock, f"cart:{n}")
@@ -231,7 +201,7 @@ def _worker_of(sessions: sessionmaker[Session], key: str) -> str | None:
 def test_a_batched_handler_of_an_unregistered_kind_still_fails(
     sessions: sessionmaker[Session], clock: ManualClock, registry: Registry, worker: Worker
 ) -> None:
-    registry.register("test.job", _follow_up, batched=True)
+    registry.register("test.job", follow_up, batched=True)
     add_job(sessions, clock, "cart:0")
     add_job(sessions, clock, "cart:1", kind="test.nobody")
     add_job(sessions, clock, "cart:2")
@@ -248,7 +218,7 @@ def test_mark_batched_needs_a_registered_kind() -> None:
     registry = Registry()
     with pytest.raises(ValueError, match="no handler"):
         registry.mark_batched("test.job")
-    registry.register("test.job", _follow_up)
+    registry.register("test.job", follow_up)
     assert not registry.is_batched("test.job")
     registry.mark_batched("test.job")
     assert registry.is_batched("test.job")
@@ -265,7 +235,7 @@ def test_a_batch_whose_transaction_fails_runs_each_job_alone_at_once(
 
     from cartback.queue import queries
 
-    registry.register("test.cheap", _follow_up, batched=True)
+    registry.register("test.cheap", follow_up, batched=True)
     for n in range(3):
         add_job(sessions, clock, f"cart:{n}", kind="test.cheap")
     real = queries.finish_many

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from queue_factories import START, STORE, add_job, all_keys, get_job
+from queue_factories import LEASE, SEED, START, STORE, add_job, all_keys, follow_up, get_job
 from sqlalchemy.orm import Session, sessionmaker
 
 from cartback.core.clock import ManualClock
@@ -20,39 +19,8 @@ from cartback.queue import (
     Reschedule,
     Worker,
     WorkerStats,
-    enqueue,
 )
 from cartback.queue.backoff import backoff
-
-SEED = 7
-LEASE = timedelta(minutes=5)
-
-
-@pytest.fixture
-def registry() -> Registry:
-    return Registry()
-
-
-@pytest.fixture
-def worker(
-    sessions: sessionmaker[Session], registry: Registry, clock: ManualClock
-) -> Iterator[Worker]:
-    with Worker(
-        sessions, registry, clock, worker_id="w1", lease=LEASE, rng=random.Random(SEED)
-    ) as worker:
-        yield worker
-
-
-def _follow_up(session: Session, job: ClaimedJob, suffix: str = "next") -> None:
-    """The handler's own work in these tests: schedule another job."""
-    enqueue(
-        session,
-        store_id=job.store_id,
-        kind="test.follow_up",
-        key=f"{job.key}:{suffix}",
-        run_at=START + timedelta(days=1),
-        now=START,
-    )
 
 
 def test_a_handler_returning_none_deletes_the_job_with_its_work(
@@ -60,7 +28,7 @@ def test_a_handler_returning_none_deletes_the_job_with_its_work(
 ) -> None:
     @registry.register("test.job")
     def handle(session: Session, job: ClaimedJob) -> None:
-        _follow_up(session, job)
+        follow_up(session, job)
 
     add_job(sessions, clock, "cart:1")
 
@@ -142,7 +110,7 @@ def test_a_raising_handler_is_rolled_back_and_retried_after_a_backoff(
 ) -> None:
     @registry.register("test.job")
     def handle(session: Session, job: ClaimedJob) -> None:
-        _follow_up(session, job)
+        follow_up(session, job)
         raise ConnectionError("smtp://mailer:s3cret@mail.example:25 refused")
 
     add_job(sessions, clock, "cart:1")
@@ -260,9 +228,9 @@ def test_a_handler_that_commits_midway_still_completes(
 ) -> None:
     @registry.register("test.job")
     def handle(session: Session, job: ClaimedJob) -> None:
-        _follow_up(session, job, "intent")
+        follow_up(session, job, "intent")
         session.commit()  # e.g. record the send's intent before talking to SMTP
-        _follow_up(session, job, "outcome")
+        follow_up(session, job, "outcome")
 
     add_job(sessions, clock, "cart:1")
 
@@ -277,9 +245,9 @@ def test_a_handler_that_commits_midway_then_raises_keeps_the_committed_part(
 ) -> None:
     @registry.register("test.job")
     def handle(session: Session, job: ClaimedJob) -> None:
-        _follow_up(session, job, "intent")
+        follow_up(session, job, "intent")
         session.commit()
-        _follow_up(session, job, "outcome")
+        follow_up(session, job, "outcome")
         raise TimeoutError("smtp timed out")
 
     add_job(sessions, clock, "cart:1")
@@ -307,7 +275,7 @@ def test_a_worker_that_lost_its_lease_rolls_back_instead_of_committing(
     def slow(session: Session, job: ClaimedJob) -> None:
         clock.advance(LEASE)  # this handler outlives its lease ...
         assert rescuer.run_once() == 1  # ... and another worker takes the job over
-        _follow_up(session, job)
+        follow_up(session, job)
 
     add_job(sessions, clock, "cart:1")
 
@@ -330,7 +298,7 @@ def test_run_once_spreads_a_batch_over_the_thread_pool(
     def handle(session: Session, job: ClaimedJob) -> None:
         with lock:
             threads.add(threading.current_thread().name)
-        _follow_up(session, job)
+        follow_up(session, job)
 
     for n in range(30):
         add_job(sessions, clock, f"cart:{n:02d}")
