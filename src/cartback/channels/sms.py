@@ -20,7 +20,7 @@ import email.utils
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -102,19 +102,30 @@ def transport_error(provider: str, exc: httpx.TransportError) -> TransientSendEr
 
     Before the request is written (connect/pool) nothing reached the provider: plain transient.
     Once bytes were written (write/read timeout, connection dropped mid-exchange) the provider
-    may have accepted the message: :class:`SendOutcomeUnknown`.
+    may have accepted the message: :class:`SendOutcomeUnknown`. Reasons name only the kind
+    of failure: httpx's own text can hold the URL, and some URLs hold a credential.
     """
+    kind = type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransientSendError(f"{provider}.timeout", f"no connection in time: {exc}")
+        return TransientSendError(f"{provider}.timeout", f"no connection in time ({kind})")
     if isinstance(exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol):
-        return TransientSendError(f"{provider}.connect", f"cannot connect: {exc}")
+        return TransientSendError(f"{provider}.connect", f"cannot connect ({kind})")
     if isinstance(exc, httpx.TimeoutException):  # WriteTimeout, ReadTimeout
         return SendOutcomeUnknown(
-            f"{provider}.timeout_after_send", f"sent, no answer in time; may exist: {exc}"
+            f"{provider}.timeout_after_send", f"sent, no answer in time; may exist ({kind})"
         )
     return SendOutcomeUnknown(
-        f"{provider}.dropped_after_send", f"connection lost after sending; may exist: {exc}"
+        f"{provider}.dropped_after_send", f"connection lost after sending; may exist ({kind})"
     )
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` when the body is not one (an HTML error page)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def retry_after(response: httpx.Response, now: datetime) -> float | None:

@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from cartback.channels.base import PermanentSendError, SendResult, TransientSendError
-from cartback.channels.sms import SendOutcomeUnknown, transport_error
+from cartback.channels.sms import SendOutcomeUnknown, json_object, transport_error
 
 __all__ = [
     "DEFAULT_TELEGRAM_TIMEOUT",
@@ -157,7 +157,7 @@ class TelegramBot:
             log.warning("telegram.send_failed", extra={"provider": self.name, "code": failure.code})
             # Not chained: the httpx exception carries the request, whose URL holds the token.
             raise failure from None
-        data = _json(response)
+        data = json_object(response)
         if response.status_code == 200 and data.get("ok") is True:
             return self._result(data)
         error = self._error(response, data)
@@ -237,14 +237,6 @@ def _retry_after(parameters: dict[str, Any], response: httpx.Response) -> float 
         return max(0.0, float(header)) if header is not None else None
     except ValueError:
         return None
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 _BOT_PATH = re.compile(r"/bot[^/\s]+/")

@@ -27,7 +27,6 @@ Twilio documents no idempotency key for creating a message, so none is sent; our
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import httpx
 
@@ -36,6 +35,7 @@ from cartback.channels.sms import (
     DEFAULT_SMS_TIMEOUT,
     OutgoingSms,
     SendOutcomeUnknown,
+    json_object,
     retry_after,
     transport_error,
 )
@@ -93,7 +93,7 @@ class TwilioSms:
             self._client.close()
 
     def _result(self, response: httpx.Response) -> SendResult:
-        data = _json(response)
+        data = json_object(response)
         sid = data.get("sid")
         if not isinstance(sid, str):
             # Twilio took the request (2xx) but we cannot read it: the message may exist.
@@ -103,7 +103,7 @@ class TwilioSms:
         )
 
     def _error(self, response: httpx.Response) -> TransientSendError | PermanentSendError:
-        data = _json(response)
+        data = json_object(response)
         status = response.status_code
         message = str(data.get("message") or response.reason_phrase)
         if status == 429:
@@ -129,11 +129,3 @@ def form_fields(sms: OutgoingSms) -> dict[str, str]:
     if sms.status_callback_url is not None:
         fields["StatusCallback"] = sms.status_callback_url
     return fields
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -49,7 +49,7 @@ from typing import Any, Literal
 import httpx
 
 from cartback.channels.base import PermanentSendError, SendResult, TransientSendError
-from cartback.channels.sms import SendOutcomeUnknown, retry_after
+from cartback.channels.sms import retry_after, transport_error
 from cartback.core.clock import Clock, SystemClock
 
 __all__ = [
@@ -272,7 +272,7 @@ class WebhookAlert:
                 follow_redirects=False,
             )
         except httpx.TransportError as exc:
-            failure = _transport_error(exc)
+            failure = transport_error("webhook", exc)
             self._log_failure(alert, failure.code)
             # Not chained: the httpx exception carries the request (URL, signed headers).
             raise failure from None
@@ -319,22 +319,6 @@ class WebhookAlert:
             "webhook.send_failed",
             extra={"provider": self.name, "code": code, "alert_id": alert.alert_id},
         )
-
-
-def _transport_error(exc: httpx.TransportError) -> TransientSendError:
-    """Like ``sms.transport_error`` but with fixed reasons: httpx's text may hold the URL."""
-    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-        return TransientSendError("webhook.timeout", "no connection in time")
-    if isinstance(exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol):
-        return TransientSendError("webhook.connect", f"cannot connect ({type(exc).__name__})")
-    if isinstance(exc, httpx.TimeoutException):  # WriteTimeout, ReadTimeout
-        return SendOutcomeUnknown(
-            "webhook.timeout_after_send", "sent, no answer in time; the receiver may have it"
-        )
-    return SendOutcomeUnknown(
-        "webhook.dropped_after_send",
-        f"connection lost after sending ({type(exc).__name__}); the receiver may have it",
-    )
 
 
 def _key(secret: str | bytes) -> bytes:

@@ -60,7 +60,7 @@ from typing import Any
 import httpx
 
 from cartback.channels.base import PermanentSendError, SendResult, TransientSendError
-from cartback.channels.sms import SendOutcomeUnknown, retry_after, transport_error
+from cartback.channels.sms import SendOutcomeUnknown, json_object, retry_after, transport_error
 from cartback.core.clock import Clock, SystemClock
 
 __all__ = [
@@ -237,7 +237,7 @@ class WhatsAppCloud:
             self._client.close()
 
     def _result(self, response: httpx.Response) -> SendResult:
-        messages = _json(response).get("messages")
+        messages = json_object(response).get("messages")
         first = messages[0] if isinstance(messages, list) and messages else None
         wamid = first.get("id") if isinstance(first, dict) else None
         if not isinstance(wamid, str) or not wamid:
@@ -252,7 +252,7 @@ class WhatsAppCloud:
 
     def _error(self, response: httpx.Response) -> TransientSendError | PermanentSendError:
         status = response.status_code
-        error = _json(response).get("error")
+        error = json_object(response).get("error")
         error = error if isinstance(error, dict) else {}
         code = error.get("code")
         reason = self._mask(_reason(error, response))
@@ -289,11 +289,3 @@ def _with_reason(error: TransientSendError, mask: Callable[[str], str]) -> Trans
     if isinstance(error, SendOutcomeUnknown):
         return SendOutcomeUnknown(error.code, reason, retry_after=error.retry_after)
     return TransientSendError(error.code, reason, retry_after=error.retry_after)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
