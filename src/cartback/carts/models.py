@@ -69,6 +69,7 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("store_id", "external_id"),
         Index("ix_orders_store_id_placed_at", "store_id", "placed_at"),
+        Index("ix_orders_store_id_contact_id", "store_id", "contact_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -85,6 +86,7 @@ class Order(Base):
     discount_codes: Mapped[list[str]] = mapped_column(JSONType, default=list)
     recovered: Mapped[bool] = mapped_column(default=False)
     placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

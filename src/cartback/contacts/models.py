@@ -25,7 +25,14 @@ class Contact(Base):
     locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    country: Mapped[str | None] = mapped_column(String(2), nullable=True)  # ISO 3166-1
+    # a private chat's id (int64, kept as text), linked through the bot's deep link
+    telegram_chat_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     orders_count: Mapped[int] = mapped_column(Integer, default=0)
+    # the newest open, click or order: ends a sunset (flows.policy)
+    last_engaged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the store told us it sent this contact a newsletter/campaign (message.sent_external)
+    external_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -59,4 +66,28 @@ class Suppression(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PushSubscription(Base):
+    """Where a contact's device takes push: a Web Push subscription or an FCM token.
+
+    ``kind`` is ``web`` (``endpoint`` + ``keys`` p256dh/auth) or ``fcm`` (``endpoint`` is
+    the registration token). Deleted when the push service says it is gone (404/410,
+    ``UNREGISTERED``).
+    """
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("store_id", "endpoint"),
+        Index("ix_push_subscriptions_store_id_contact_id", "store_id", "contact_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    endpoint: Mapped[str] = mapped_column(String(2048))
+    keys: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    user_agent: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -145,6 +145,22 @@ def suppress(
     )
 
 
+def unsuppress(session: Session, *, store_id: str, channel: str, address: str) -> bool:
+    """Lift a suppression (the shopper re-subscribed, e.g. START by SMS); True if one was lifted."""
+    found = session.execute(
+        select(Suppression).where(
+            Suppression.store_id == store_id,
+            Suppression.channel == channel,
+            Suppression.address == address,
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        return False
+    session.delete(found)
+    session.flush()
+    return True
+
+
 def suppression_reason(
     session: Session, *, store_id: str, channel: str, address: str
 ) -> str | None:

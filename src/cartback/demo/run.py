@@ -196,7 +196,9 @@ class _Demo:
             made = create_demo_store(session, now=self.clock.now(), base_url=self.base_url)
             flow = current_flow(session, store_id=made.store.id, now=self.clock.now())
             steps = definition_of(flow).steps
-            journey = ", ".join(f"{step.channel} after {step.after}" for step in steps)
+            journey = ", ".join(
+                f"{'/'.join(step.channel_order)} after {step.after}" for step in steps
+            )
             offsets = ", ".join(step.after for step in steps)
             self._quiet_explained = f"quiet: reminders go {offsets} after a cart is abandoned"
             return made.store.id, made.api_key, journey

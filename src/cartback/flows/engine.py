@@ -120,7 +120,7 @@ def decide(
     when = due_at(flow, enrollment, enrollment.step_index)
     if when > now:
         return Wait(when, "not_due")
-    if step.channel == "email" and not contact.email:
+    if step.channel_order[0] == "email" and not contact.email:
         return Skip(enrollment.step_index, "no_email_address")
     if policy.require_consent and contact.email_consent is None:
         return Skip(enrollment.step_index, "no_consent")

@@ -20,6 +20,7 @@ from cartback.flows.models import Enrollment, EnrollmentStatus, Flow
 from cartback.queue import cancel, enqueue
 
 STEP_JOB = "flow.step"
+FALLBACK_JOB = "flow.fallback"
 
 
 def step_key(enrollment_id: str, step_index: int) -> str:
@@ -299,3 +300,19 @@ def exit_journeys(
     for enrollment in found:
         end(session, enrollment, status=EnrollmentStatus.EXITED, reason=reason, now=now)
     return len(found)
+
+
+def request_fallback(
+    session: Session, *, store_id: str, enrollment_id: str, step_index: int, now: datetime
+) -> None:
+    """A step's message failed after it was sent (a delivery report): try the step's next
+    channel, as soon as a worker can (idempotent per step)."""
+    enqueue(
+        session,
+        store_id=store_id,
+        kind=FALLBACK_JOB,
+        key=f"fallback:{enrollment_id}:{step_index}",
+        run_at=now,
+        payload={"enrollment_id": enrollment_id, "step_index": step_index},
+        now=now,
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cartback.core.db import Base, UTCDateTime
@@ -28,14 +28,22 @@ class MessageStatus(enum.StrEnum):
 
 
 class Message(Base):
-    """One delivery to one contact on one channel; at most one per (enrollment, step)."""
+    """One delivery to one contact on one channel; at most one per (enrollment, step, channel).
+
+    A step tries its channels in order and moves to the next only after a permanent
+    failure, so a step has at most one message that may have reached the shopper.
+    """
 
     __tablename__ = "messages"
     __table_args__ = (
-        UniqueConstraint("enrollment_id", "step_index"),
+        UniqueConstraint("enrollment_id", "step_index", "channel"),
         Index("ix_messages_store_id_created_at", "store_id", "created_at"),
         Index("ix_messages_created_at", "created_at"),
         Index("ix_messages_store_id_cart_id", "store_id", "cart_id"),
+        # the frequency budget: a contact's newest messages, across flows
+        Index("ix_messages_store_id_contact_id_created_at", "store_id", "contact_id", "created_at"),
+        # provider callbacks find their message by the provider's id
+        Index("ix_messages_provider_provider_message_id", "provider", "provider_message_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -55,8 +63,12 @@ class Message(Base):
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    segments: Mapped[int | None] = mapped_column(Integer, nullable=True)  # SMS only
+    # millionths of the store's currency: an SMS segment costs fractions of a cent
+    cost_micros: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -250,7 +250,7 @@ def _insert_message(dialect: str) -> Any:
     table = cast(Table, Message.__table__)
     return (
         insert(table)
-        .on_conflict_do_nothing(index_elements=["enrollment_id", "step_index"])
+        .on_conflict_do_nothing(index_elements=["enrollment_id", "step_index", "channel"])
         .returning(table.c.id)
     )
 

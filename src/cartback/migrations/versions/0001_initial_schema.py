@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 00:11:27.302668
+Create Date: 2026-11-23 02:46:30.968607
 """
 
 from __future__ import annotations
@@ -109,7 +109,13 @@ def upgrade() -> None:
         sa.Column("locale", sa.String(length=16), nullable=True),
         sa.Column("timezone", sa.String(length=64), nullable=True),
         sa.Column("external_id", sa.String(length=200), nullable=True),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("telegram_chat_id", sa.String(length=32), nullable=True),
         sa.Column("orders_count", sa.Integer(), nullable=False),
+        sa.Column("last_engaged_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "external_message_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -282,6 +288,42 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "push_subscriptions",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("store_id", sa.String(length=32), nullable=False),
+        sa.Column("contact_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("endpoint", sa.String(length=2048), nullable=False),
+        sa.Column(
+            "keys",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("user_agent", sa.String(length=500), nullable=True),
+        sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_push_subscriptions_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_push_subscriptions_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_push_subscriptions")),
+        sa.UniqueConstraint(
+            "store_id", "endpoint", name=op.f("uq_push_subscriptions_store_id_endpoint")
+        ),
+    )
+    with op.batch_alter_table("push_subscriptions", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_push_subscriptions_store_id_contact_id", ["store_id", "contact_id"], unique=False
+        )
+
+    op.create_table(
         "enrollments",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("store_id", sa.String(length=32), nullable=False),
@@ -340,6 +382,7 @@ def upgrade() -> None:
         ),
         sa.Column("recovered", sa.Boolean(), nullable=False),
         sa.Column("placed_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("fulfilled_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["cart_id"], ["carts.id"], name=op.f("fk_orders_cart_id_carts"), ondelete="SET NULL"
@@ -358,6 +401,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_orders_cart_id"), ["cart_id"], unique=False)
+        batch_op.create_index(
+            "ix_orders_store_id_contact_id", ["store_id", "contact_id"], unique=False
+        )
         batch_op.create_index(
             "ix_orders_store_id_placed_at", ["store_id", "placed_at"], unique=False
         )
@@ -414,8 +460,11 @@ def upgrade() -> None:
         sa.Column("error_code", sa.String(length=64), nullable=True),
         sa.Column("error_reason", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("segments", sa.Integer(), nullable=True),
+        sa.Column("cost_micros", sa.BigInteger(), nullable=True),
         sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("opened_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("clicked_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("unsubscribed_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
@@ -443,12 +492,25 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint(
-            "enrollment_id", "step_index", name=op.f("uq_messages_enrollment_id_step_index")
+            "enrollment_id",
+            "step_index",
+            "channel",
+            name=op.f("uq_messages_enrollment_id_step_index_channel"),
         ),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_created_at", ["created_at"], unique=False)
+        batch_op.create_index(
+            "ix_messages_provider_provider_message_id",
+            ["provider", "provider_message_id"],
+            unique=False,
+        )
         batch_op.create_index("ix_messages_store_id_cart_id", ["store_id", "cart_id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_store_id_contact_id_created_at",
+            ["store_id", "contact_id", "created_at"],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_messages_store_id_created_at", ["store_id", "created_at"], unique=False
         )
@@ -460,7 +522,9 @@ def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_store_id_created_at")
+        batch_op.drop_index("ix_messages_store_id_contact_id_created_at")
         batch_op.drop_index("ix_messages_store_id_cart_id")
+        batch_op.drop_index("ix_messages_provider_provider_message_id")
         batch_op.drop_index("ix_messages_created_at")
 
     op.drop_table("messages")
@@ -470,6 +534,7 @@ def downgrade() -> None:
     op.drop_table("timeline")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_store_id_placed_at")
+        batch_op.drop_index("ix_orders_store_id_contact_id")
         batch_op.drop_index(batch_op.f("ix_orders_cart_id"))
 
     op.drop_table("orders")
@@ -478,6 +543,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_enrollments_store_id_cart_id")
 
     op.drop_table("enrollments")
+    with op.batch_alter_table("push_subscriptions", schema=None) as batch_op:
+        batch_op.drop_index("ix_push_subscriptions_store_id_contact_id")
+
+    op.drop_table("push_subscriptions")
     with op.batch_alter_table("consents", schema=None) as batch_op:
         batch_op.drop_index("ix_consents_contact_channel")
 
