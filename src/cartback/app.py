@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from cartback import migrations
 from cartback.api.app import build_api
 from cartback.carts import jobs as cart_jobs
-from cartback.channels import ChannelPool, EmailChannel, OutboxChannel, SmtpChannel
+from cartback.channels import OutboxChannel
 from cartback.channels.breaker import CircuitBreaker
-from cartback.content import EmailRenderer
+from cartback.content import EmailRenderer, ShortRenderer
 from cartback.core.clock import Clock, SystemClock
 from cartback.core.db import make_engine, make_sessionmaker, transaction
 from cartback.core.metrics import JOBS
@@ -27,10 +27,10 @@ from cartback.core.signing import Signer
 from cartback.core.writer import GroupCommitWriter
 from cartback.flows import jobs as flow_jobs
 from cartback.ingest import jobs as ingest_jobs
-from cartback.messages.service import Links
+from cartback.messages.compose import Composer, Links
+from cartback.providers import Providers
 from cartback.queue import Registry, Worker, WorkerStats
 from cartback.settings import Settings
-from cartback.stores.schemas import StoreSettings
 from cartback.stores.service import instance_secret
 
 log = logging.getLogger("cartback.app")
@@ -50,8 +50,8 @@ class Runtime:
     registry: Registry
     outbox: OutboxChannel | None
     breaker: CircuitBreaker
+    providers: Providers
     _writer: GroupCommitWriter | None = None
-    _channels: dict[str, EmailChannel] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -60,25 +60,6 @@ class Runtime:
             if self._writer is None:
                 self._writer = GroupCommitWriter(self.sessions)
             return self._writer
-
-    def email_channel(self, store: StoreSettings) -> EmailChannel:
-        """The store's own SMTP server, else the instance's, else the outbox."""
-        url = store.smtp_url or (
-            self.settings.smtp_url.get_secret_value() if self.settings.smtp_url else None
-        )
-        with self._lock:
-            if url is None:
-                assert self.outbox is not None
-                return self.outbox
-            channel = self._channels.get(url)
-            if channel is None:
-                # one connection per worker thread, reused across sends
-                channel = ChannelPool(
-                    lambda: SmtpChannel(url, breaker=self.breaker, clock=self.clock),
-                    size=self.settings.worker_concurrency,
-                )
-                self._channels[url] = channel
-            return channel
 
     def worker(self, **overrides: Any) -> Worker:
         options: dict[str, Any] = {
@@ -93,8 +74,7 @@ class Runtime:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.stop()
-        for channel in self._channels.values():
-            channel.close()
+        self.providers.close()
         self.engine.dispose()
         bind = self.readers.kw.get("bind")
         if bind is not None:
@@ -122,6 +102,14 @@ def build_runtime(
     )
     signer = Signer(secret)
     outbox = OutboxChannel(directory=Path(settings.outbox_dir), clock=clock)
+    breaker = CircuitBreaker(clock)
+    providers = Providers(
+        clock=clock,
+        breaker=breaker,
+        outbox=outbox,
+        instance_smtp_url=settings.smtp_url.get_secret_value() if settings.smtp_url else None,
+        pool_size=settings.worker_concurrency,
+    )
     runtime = Runtime(
         settings=settings,
         clock=clock,
@@ -132,15 +120,20 @@ def build_runtime(
         renderer=EmailRenderer(),
         registry=Registry(),
         outbox=outbox,
-        breaker=CircuitBreaker(clock),
+        breaker=breaker,
+        providers=providers,
     )
     flow_jobs.register(
         runtime.registry,
         flow_jobs.JourneyDeps(
             clock=clock,
-            renderer=runtime.renderer,
-            links=Links(settings.base_url, signer),
-            email_channel=runtime.email_channel,
+            composer=Composer(
+                renderer=runtime.renderer,
+                short=ShortRenderer(),
+                links=Links(settings.base_url, signer),
+                senders=providers,
+            ),
+            team_alert=providers.team_alert,
         ),
     )
     cart_jobs.register(

@@ -66,6 +66,10 @@ def test_three_workers_send_every_step_of_forty_carts_exactly_once(
     flow = tmp_path / "flow.yaml"
     flow.write_text(FLOW)
     cartback.run("flow", "set", store.id, str(flow))
+    # every step is due at once here: lift the one-message-per-16-hours budget
+    policy = tmp_path / "store.yaml"
+    policy.write_text("policy: {min_gap: 0s}\n")
+    cartback.run("store", "configure", store.id, str(policy))
     server = cartback.serve("serve")
     for index, sink in enumerate(sinks):
         # A small claim batch keeps one worker from taking every due job in one go,

@@ -193,7 +193,7 @@ def test_an_unknown_or_missing_event_type_names_the_type_field(
     assert fields(body) == ["type"]
     assert body["errors"][0]["message"] == (
         "unknown or missing event type; expected one of: cart.updated, checkout.started, "
-        "contact.identified, order.placed, cart.cleared"
+        "contact.identified, order.placed, cart.cleared, order.fulfilled, message.sent_external"
     )
     assert stored(runtime) == (0, 0)
 

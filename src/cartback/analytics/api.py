@@ -10,6 +10,7 @@ from cartback.analytics.service import stats
 from cartback.core.services import services
 from cartback.errors import Unprocessable
 from cartback.stores.api import SessionDep, StoreDep
+from cartback.stores.service import store_settings
 
 router = APIRouter(tags=["stats"])
 
@@ -38,5 +39,6 @@ def get_stats(
         ) from None
     if start >= end:
         raise Unprocessable("'from' must be before 'to'", code="empty_period")
-    body = asdict(stats(session, store_id=store.id, start=start, end=end))
+    currency = store_settings(store).currency
+    body = asdict(stats(session, store_id=store.id, start=start, end=end, currency=currency))
     return {"from": start, "to": end, **body}

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from cartback.carts.models import Cart, CartStatus, Order
+from cartback.content import minor_to_decimal
 from cartback.messages.models import Message, MessageStatus
+
+MICROS = Decimal(1_000_000)
 
 
 @dataclass
@@ -25,9 +29,17 @@ class Stats:
     emails_failed: int = 0
     emails_unknown: int = 0
     unsubscribes: int = 0
+    # per channel: sent, delivered, failed, clicked, cost, attributed revenue, return on cost
+    channels: dict[str, dict[str, object]] = field(default_factory=dict)
+    cost: str = "0"  # in the store's currency, a decimal string (sub-cent SMS prices)
+    revenue_per_cost: float | None = None  # recovered revenue per unit of cost
 
 
-def stats(session: Session, *, store_id: str, start: datetime, end: datetime) -> Stats:
+def stats(
+    session: Session, *, store_id: str, start: datetime, end: datetime, currency: str = "USD"
+) -> Stats:
+    """KPIs of orders and messages in [start, end); costs are in the store's ``currency``
+    and the return on cost counts recovered revenue in that currency only."""
     out = Stats()
     abandoned = (
         select(Cart.status, func.count())
@@ -76,7 +88,93 @@ def stats(session: Session, *, store_id: str, start: datetime, end: datetime) ->
         int(row[3]),
     )
     out.emails_failed, out.emails_unknown = int(row[4] or 0), int(row[5] or 0)
+    _per_channel(session, out, store_id, start, end, currency)
     return out
+
+
+_REACHED = [
+    s.value
+    for s in (
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.OPENED,
+        MessageStatus.CLICKED,
+        MessageStatus.UNKNOWN,
+        MessageStatus.COMPLAINED,
+        MessageStatus.UNSUBSCRIBED,
+    )
+]
+
+
+def _per_channel(
+    session: Session, out: Stats, store_id: str, start: datetime, end: datetime, currency: str
+) -> None:
+    """Sends, cost and last-touch recovered revenue per channel (docs/metrics.md)."""
+    rows = session.execute(
+        select(
+            Message.channel,
+            func.count(Message.sent_at),
+            func.count(Message.delivered_at),
+            func.sum(_is(MessageStatus.FAILED)),
+            func.count(Message.clicked_at),
+            func.sum(func.coalesce(Message.cost_micros, 0)),
+        )
+        .where(Message.store_id == store_id, Message.created_at >= start, Message.created_at < end)
+        .group_by(Message.channel)
+    ).all()
+    revenue = _last_touch_revenue(session, store_id, start, end, currency)
+    total_micros = 0
+    for channel, sent, delivered, failed, clicked, micros in rows:
+        micros = int(micros or 0)
+        total_micros += micros
+        earned = revenue.get(channel, 0)
+        out.channels[channel] = {
+            "sent": int(sent),
+            "delivered": int(delivered),
+            "failed": int(failed or 0),
+            "clicked": int(clicked),
+            "cost": str(Decimal(micros) / MICROS),
+            "recovered_revenue": earned,
+            "revenue_per_cost": _ratio(earned, micros, currency),
+        }
+    out.cost = str(Decimal(total_micros) / MICROS)
+    out.revenue_per_cost = _ratio(out.recovered_revenue.get(currency, 0), total_micros, currency)
+
+
+def _last_touch_revenue(
+    session: Session, store_id: str, start: datetime, end: datetime, currency: str
+) -> dict[str, int]:
+    """Each recovered order's revenue goes to the channel of the cart's last message that
+    may have reached the shopper before the order (minor units)."""
+    rows = session.execute(
+        select(Order.id, Order.total, Message.channel, Message.created_at)
+        .join(Message, Message.cart_id == Order.cart_id)
+        .where(
+            Order.store_id == store_id,
+            Order.recovered.is_(True),
+            Order.currency == currency,
+            Order.placed_at >= start,
+            Order.placed_at < end,
+            Message.store_id == store_id,
+            Message.created_at <= Order.placed_at,
+            Message.status.in_(_REACHED),
+        )
+    ).all()
+    last: dict[str, tuple[datetime, str, int]] = {}
+    for order_id, total, channel, at in rows:
+        if order_id not in last or at > last[order_id][0]:
+            last[order_id] = (at, channel, int(total))
+    revenue: dict[str, int] = {}
+    for _, channel, total in last.values():
+        revenue[channel] = revenue.get(channel, 0) + total
+    return revenue
+
+
+def _ratio(revenue_minor: int, cost_micros: int, currency: str) -> float | None:
+    """Revenue per unit of cost, both in ``currency``; None when nothing cost anything."""
+    if cost_micros <= 0:
+        return None
+    return round(float(minor_to_decimal(revenue_minor, currency) / (cost_micros / MICROS)), 2)
 
 
 def _is(status: MessageStatus) -> ColumnElement[int]:

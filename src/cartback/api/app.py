@@ -10,7 +10,8 @@ from fastapi_offline import FastAPIOffline
 
 from cartback import __version__
 from cartback.analytics.api import router as stats_router
-from cartback.api import carts, ops, outbox, problems
+from cartback.api import carts, contacts, ops, outbox, problems
+from cartback.callbacks.api import router as callbacks_router
 from cartback.core.services import Services
 from cartback.ingest.api import fast_route as ingest_fast_route
 from cartback.ingest.api import router as ingest_router
@@ -30,8 +31,10 @@ def build_api(svc: Services) -> FastAPI:
     app.router.routes.append(ingest_fast_route)
     app.include_router(ingest_router)
     app.include_router(carts.router)
+    app.include_router(contacts.router)
     app.include_router(stats_router)
     app.include_router(tracking_router)
+    app.include_router(callbacks_router)
     app.include_router(ops.router)
     app.include_router(outbox.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

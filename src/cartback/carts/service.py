@@ -318,3 +318,15 @@ def expire_idle(session: Session, *, before: datetime, now: datetime, limit: int
             session, store_id=cart.store_id, cart_id=cart.id, at=now, kind="cart.expired"
         )
     return expired
+
+
+def fulfil_order(session: Session, *, store_id: str, external_id: str, at: datetime) -> bool:
+    """Mark an order fulfilled (shipped); False when the store has no such order."""
+    order = session.execute(
+        select(Order).where(Order.store_id == store_id, Order.external_id == external_id)
+    ).scalar_one_or_none()
+    if order is None:
+        return False
+    if order.fulfilled_at is None:
+        order.fulfilled_at = at
+    return True

@@ -288,6 +288,57 @@ def store_create(
         typer.echo(f"  public key: {out['public_key']}")
 
 
+@store_app.command("configure")
+def store_configure(
+    store: Annotated[str, typer.Argument(help="Store id or name")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Settings to change, YAML or JSON (merged into the current ones)",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Change a store's settings: sender, channels and their providers, contact policy,
+    costs. Top-level keys in FILE replace the store's; the rest stay. Prints the result
+    with every credential redacted."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.stores.service import find_store, update_settings
+
+        try:
+            changes = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise fail(f"{file} is not valid YAML or JSON: {exc}") from None
+        if not isinstance(changes, dict):
+            raise fail(f"{file} must hold a mapping of settings, e.g. 'locale: lt'")
+
+        def save(session: Any, now: Any) -> dict[str, Any]:
+            return update_settings(session, find_store(session, store), changes).redacted()
+
+        typer.echo(yaml.safe_dump(_with_session(settings, save), sort_keys=False))
+
+
+@store_app.command("show")
+def store_show(
+    store: Annotated[str, typer.Argument(help="Store id or name")],
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Print a store's settings (credentials redacted)."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.stores.service import find_store, store_settings
+
+        def read(session: Any, now: Any) -> dict[str, Any]:
+            found = find_store(session, store)
+            return {"id": found.id, "name": found.name, **store_settings(found).redacted()}
+
+        typer.echo(yaml.safe_dump(_with_session(settings, read), sort_keys=False))
+
+
 @flow_app.command("set")
 def flow_set(
     store: Annotated[str, typer.Argument(help="Store id or name")],
@@ -386,6 +437,78 @@ sms_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(sms_app, name="sms")
+channels_app = typer.Typer(help="The store's channels and providers.", no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+@channels_app.command("test")
+def channels_test(
+    store: Annotated[str, typer.Argument(help="Store id or name")],
+    channel: Annotated[str, typer.Argument(help="email, sms, whatsapp, telegram or push")],
+    to: Annotated[
+        str,
+        typer.Argument(
+            help="Email address, phone number, Telegram chat id, or (push) the contact's email"
+        ),
+    ],
+    template: Annotated[
+        str, typer.Option(help="WhatsApp: an approved template without parameters")
+    ] = "hello_world",
+    language: Annotated[str, typer.Option(help="WhatsApp: the template's language")] = "en_US",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Send one test message through the store's own provider and print its answer."""
+    with friendly_errors():
+        settings = settings_from(database_url=database_url)
+        from cartback.app import build_runtime
+        from cartback.channels import ChannelError
+        from cartback.providers import NotConfigured, send_test
+        from cartback.stores.service import find_store, store_settings
+
+        def read(session: Any, now: Any) -> tuple[str, str, Any, list[Any]]:
+            found = find_store(session, store)
+            return found.id, found.name, store_settings(found), _push_targets(session, found.id, to)
+
+        store_id, name, config, targets = _with_session(settings, read)
+        runtime = build_runtime(settings, migrate=False)
+        try:
+            result = send_test(
+                runtime.providers,
+                store_id=store_id,
+                store_name=name,
+                settings=config,
+                channel=channel,
+                to=to,
+                push_targets=targets,
+                whatsapp_template=template,
+                whatsapp_language=language,
+            )
+        except NotConfigured:
+            raise fail(
+                f"The store has no {channel} provider configured. Add it under 'channels' "
+                f"with `cartback store configure {store} FILE` (see the README)."
+            ) from None
+        except ChannelError as exc:
+            raise fail(f"The provider refused: {exc.code}: {exc.reason}", code=1) from None
+        finally:
+            runtime.close()
+        typer.echo(f"Sent. Provider: {result.provider}")
+        typer.echo(f"  provider's id: {result.provider_message_id or '(none given)'}")
+        if result.detail:
+            typer.echo(f"  detail:        {result.detail}")
+
+
+def _push_targets(session: Any, store_id: str, email: str) -> list[tuple[str, str, Any]]:
+    from sqlalchemy import select
+
+    from cartback.contacts.models import Contact, PushSubscription
+
+    rows = session.execute(
+        select(PushSubscription.kind, PushSubscription.endpoint, PushSubscription.keys)
+        .join(Contact, Contact.id == PushSubscription.contact_id)
+        .where(PushSubscription.store_id == store_id, Contact.email == email.strip().lower())
+    ).all()
+    return [tuple(row) for row in rows]
 
 
 @sms_app.command("segments")

@@ -10,6 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cartback.contacts.models import Consent, Contact, Suppression
+from cartback.contacts.phones import normalize_phone
 from cartback.core.db import upsert_ignore
 from cartback.core.ids import new_id
 
@@ -22,25 +23,53 @@ class ContactFields:
     locale: str | None = None
     timezone: str | None = None
     external_id: str | None = None
+    country: str | None = None
 
 
 def normalize_email(email: str | None) -> str | None:
     return email.strip().lower() if email else None
 
 
-def identify(session: Session, *, store_id: str, fields: ContactFields, now: datetime) -> Contact:
+def normalize_phone_number(phone: str | None, country: str | None) -> str | None:
+    """E.164 when the number is valid (``8 701 234 5678`` in KZ -> ``+77012345678``), else
+    the text as given: kept for the record, and the policy never sends to it."""
+    if not phone:
+        return None
+    return normalize_phone(phone, country=country).e164 or phone.strip()
+
+
+def identify(
+    session: Session,
+    *,
+    store_id: str,
+    fields: ContactFields,
+    now: datetime,
+    default_country: str | None = None,
+) -> Contact:
     """Find the store's contact by email, then external id, then phone; create it if new.
 
-    Known fields are filled in; a field the event leaves out is kept as it is.
+    Known fields are filled in; a field the event leaves out is kept as it is. Phone
+    numbers are stored in E.164, read with the contact's country, else the store's.
     """
     email = normalize_email(fields.email)
-    contact = _find(session, store_id, email, fields.external_id, fields.phone)
+    country = fields.country.upper() if fields.country else None
+    phone = normalize_phone_number(fields.phone, country or default_country)
+    fields = ContactFields(
+        email=email,
+        phone=phone,
+        first_name=fields.first_name,
+        locale=fields.locale,
+        timezone=fields.timezone,
+        external_id=fields.external_id,
+        country=country,
+    )
+    contact = _find(session, store_id, email, fields.external_id, phone)
     if contact is None:
         contact = Contact(id=new_id(), store_id=store_id, created_at=now, orders_count=0)
         session.add(contact)
     if email and contact.email is None:
         contact.email = email
-    for name in ("phone", "first_name", "locale", "timezone", "external_id"):
+    for name in ("phone", "first_name", "locale", "timezone", "external_id", "country"):
         value = getattr(fields, name)
         if value is not None:
             setattr(contact, name, value)
@@ -165,3 +194,15 @@ def suppression_reason(
     session: Session, *, store_id: str, channel: str, address: str
 ) -> str | None:
     return session.execute(suppression(store_id, channel, address)).scalar_one_or_none()
+
+
+def engaged(contact: Contact, *, at: datetime) -> None:
+    """The contact opened, clicked or ordered: a sunset (flows.policy) ends."""
+    if contact.last_engaged_at is None or at > contact.last_engaged_at:
+        contact.last_engaged_at = at
+
+
+def sent_external(contact: Contact, *, at: datetime) -> None:
+    """The store messaged the contact itself (a newsletter): today's reminder waits."""
+    if contact.external_message_at is None or at > contact.external_message_at:
+        contact.external_message_at = at

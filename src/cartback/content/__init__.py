@@ -1,4 +1,5 @@
-"""Message content: typed render contexts, money formatting and sandboxed built-in templates.
+"""Message content: typed render contexts, money formatting and sandboxed built-in templates
+(email, and the short channels: SMS, Telegram, push, WhatsApp parameters).
 
 Nothing here knows about stores, carts or contacts as stored: callers pass plain dataclasses.
 """
@@ -18,15 +19,20 @@ from cartback.content.render import (
     RenderError,
     inline_css,
 )
+from cartback.content.short import PushText, ShortContext, ShortRenderer, TelegramText
 
 __all__ = [
     "MAX_OUTPUT_BYTES",
     "EmailContext",
     "EmailRenderer",
     "ItemView",
+    "PushText",
     "RenderError",
     "RenderedEmail",
+    "ShortContext",
+    "ShortRenderer",
     "StoreInfo",
+    "TelegramText",
     "build_items",
     "format_money",
     "inline_css",

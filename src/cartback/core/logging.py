@@ -51,3 +51,10 @@ def mask_phone(number: str | None) -> str | None:
     if not number:
         return None
     return f"***{number[-2:]}"
+
+
+def mask_address(address: str | None) -> str | None:
+    """An email address, phone number or chat id, masked for a log line."""
+    if address and "@" in address:
+        return mask_email(address)
+    return mask_phone(address)

@@ -12,15 +12,18 @@ from sqlalchemy.orm import Session
 from cartback.carts import timeline
 from cartback.carts.models import Cart
 from cartback.contacts.models import Contact
-from cartback.contacts.service import current_consent, suppression_reason
 from cartback.core.ids import new_id
 from cartback.flows.definition import FlowDefinition, default_flow
 from cartback.flows.engine import CartView, ContactView, EnrollmentView, due_at, entry_refusal
+from cartback.flows.facts import reach
 from cartback.flows.models import Enrollment, EnrollmentStatus, Flow
 from cartback.queue import cancel, enqueue
+from cartback.stores.models import Store
+from cartback.stores.schemas import StoreSettings
 
 STEP_JOB = "flow.step"
 FALLBACK_JOB = "flow.fallback"
+ALERT_JOB = "flow.team_alert"
 
 
 def step_key(enrollment_id: str, step_index: int) -> str:
@@ -116,33 +119,21 @@ def cart_view(cart: Cart) -> CartView:
     )
 
 
-def contact_view(session: Session, contact: Contact) -> ContactView:
-    return ContactView(
-        email=contact.email,
-        orders_count=contact.orders_count,
-        email_consent=current_consent(session, contact=contact, channel="email"),
-        suppressed=(
-            suppression_reason(
-                session, store_id=contact.store_id, channel="email", address=contact.email
-            )
-            if contact.email
-            else None
-        ),
-    )
-
-
 def enroll(session: Session, *, cart: Cart, now: datetime) -> Enrollment | None:
     """Start the store's flow for a cart that was just abandoned, if it may enter."""
     assert cart.abandoned_at is not None
     flow = current_flow(session, store_id=cart.store_id, now=now)
     definition = definition_of(flow)
     contact = session.get(Contact, cart.contact_id) if cart.contact_id else None
-    view = contact_view(session, contact) if contact else None
+    settings = _settings(session, cart.store_id)
+    view = (
+        ContactView(contact.orders_count, reach(session, contact, settings).channels)
+        if contact
+        else None
+    )
+    if contact is not None:  # a "call this shopper" task needs someone to call
+        schedule_team_alert(session, cart=cart, settings=settings, kind="abandoned", now=now)
     refusal = entry_refusal(definition, cart_view(cart), view)
-    if refusal is None and view is not None and view.suppressed:
-        refusal = view.suppressed
-    if refusal is None and view is not None and view.email_consent is False:
-        refusal = "consent_withdrawn"
     if refusal is None and contact is not None:
         refusal = _end_older_journeys(session, cart=cart, contact=contact, now=now)
     if refusal is not None:
@@ -316,3 +307,31 @@ def request_fallback(
         payload={"enrollment_id": enrollment_id, "step_index": step_index},
         now=now,
     )
+
+
+def _settings(session: Session, store_id: str) -> StoreSettings:
+    store = session.get(Store, store_id)
+    assert store is not None
+    return StoreSettings.model_validate(store.settings)
+
+
+def schedule_team_alert(
+    session: Session, *, cart: Cart, settings: StoreSettings, kind: str, now: datetime
+) -> bool:
+    """Queue a team alert for a valuable cart (``abandoned``: a "call this shopper" task;
+    ``recovered``, if the store asked for it). Once per cart and kind."""
+    config = settings.channels.team_alert
+    if config is None or cart.value < config.min_value:
+        return False
+    if kind == "recovered" and not config.on_recovery:
+        return False
+    enqueue(
+        session,
+        store_id=cart.store_id,
+        kind=ALERT_JOB,
+        key=f"alert:{cart.id}:{kind}",
+        run_at=now,
+        payload={"cart_id": cart.id, "kind": kind},
+        now=now,
+    )
+    return True

@@ -132,7 +132,10 @@ def _plain(event: EventIn) -> bool:
         return False
     contact = event.contact
     return contact is None or (
-        contact.phone is None and contact.external_id is None and not contact.consent
+        contact.phone is None
+        and contact.external_id is None
+        and contact.country is None
+        and not contact.consent
     )
 
 

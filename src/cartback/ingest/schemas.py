@@ -64,6 +64,12 @@ class Item(Strict):
     variant: str | None = Field(None, max_length=200)
 
 
+class ConsentProof(Strict):
+    ip: str | None = Field(None, max_length=64)
+    user_agent: str | None = Field(None, max_length=500)
+    text: str | None = Field(None, max_length=2000, description="the consent text shown")
+
+
 class ContactIn(Strict):
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=32)
@@ -73,10 +79,16 @@ class ContactIn(Strict):
     )
     timezone: str | None = Field(None, max_length=64)
     external_id: str | None = Field(None, max_length=200)
-    consent: dict[Literal["email", "sms"], bool] | None = Field(
+    country: str | None = Field(
+        None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, e.g. LT"
+    )
+    consent: dict[Literal["email", "sms", "whatsapp", "telegram", "push"], bool] | None = Field(
         None, description="channel -> granted (true) or withdrawn (false)"
     )
     consent_source: str = Field("api", max_length=64)
+    consent_proof: ConsentProof | None = Field(
+        None, description="what the shopper saw and where: kept on the consent ledger"
+    )
 
     @field_validator("email")
     @classmethod
@@ -174,8 +186,35 @@ class CartCleared(_Base):
     cart: CartRef
 
 
+class OrderRef(Strict):
+    id: Id
+
+
+class OrderFulfilled(_Base):
+    """The store shipped (fulfilled) an order: its buyer may get cart reminders again."""
+
+    type: Literal["order.fulfilled"]
+    order: OrderRef
+
+
+class MessageSentExternal(_Base):
+    """The store sent this contact a newsletter or campaign itself: today's reminder
+    moves to the next day."""
+
+    type: Literal["message.sent_external"]
+    contact: ContactIn
+    channel: Literal["email", "sms", "whatsapp", "telegram", "push"] = "email"
+    campaign: str | None = Field(None, max_length=200)
+
+
 EventIn = Annotated[
-    CartUpdated | CheckoutStarted | ContactIdentified | OrderPlaced | CartCleared,
+    CartUpdated
+    | CheckoutStarted
+    | ContactIdentified
+    | OrderPlaced
+    | CartCleared
+    | OrderFulfilled
+    | MessageSentExternal,
     Field(discriminator="type"),
 ]
 EVENT_TYPES = (
@@ -184,6 +223,8 @@ EVENT_TYPES = (
     "contact.identified",
     "order.placed",
     "cart.cleared",
+    "order.fulfilled",
+    "message.sent_external",
 )
 
 

@@ -23,6 +23,8 @@ from cartback.ingest.schemas import (
     ContactIdentified,
     ContactIn,
     EventIn,
+    MessageSentExternal,
+    OrderFulfilled,
     OrderPlaced,
 )
 from cartback.stores.schemas import StoreSettings
@@ -74,6 +76,15 @@ class _Applier:
             self._order_placed(event, contact)
         elif isinstance(event, CartCleared):
             self._cart_cleared(event)
+        elif isinstance(event, OrderFulfilled):
+            carts.fulfil_order(
+                self.session,
+                store_id=self.store_id,
+                external_id=event.order.id,
+                at=event.occurred_at,
+            )
+        elif isinstance(event, MessageSentExternal) and contact is not None:
+            contacts.sent_external(contact, at=event.occurred_at)
 
     def _contact(self, data: ContactIn, at: datetime) -> Contact | None:
         if not (data.email or data.phone or data.external_id):
@@ -88,9 +99,12 @@ class _Applier:
                 locale=data.locale,
                 timezone=data.timezone,
                 external_id=data.external_id,
+                country=data.country,
             ),
             now=self.now,
+            default_country=self.settings.country,
         )
+        proof = data.consent_proof.model_dump(exclude_none=True) if data.consent_proof else {}
         for channel, granted in (data.consent or {}).items():
             contacts.record_consent(
                 self.session,
@@ -99,6 +113,7 @@ class _Applier:
                 granted=granted,
                 source=data.consent_source,
                 occurred_at=at,
+                proof=proof,
             )
             if channel == "email" and not granted:
                 flows.exit_journeys(
@@ -202,6 +217,16 @@ class _Applier:
         )
         if result.order is None:
             return
+        if contact is not None:
+            contacts.engaged(contact, at=event.occurred_at)
+        if result.cart is not None and result.order.recovered:
+            flows.schedule_team_alert(
+                self.session,
+                cart=result.cart,
+                settings=self.settings,
+                kind="recovered",
+                now=self.now,
+            )
         if result.cart is not None:
             self._note(
                 result.cart,

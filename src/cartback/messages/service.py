@@ -11,8 +11,8 @@ A crash between 1 and 3 leaves ``sending`` behind; whoever finds it later marks 
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -27,19 +27,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 from cartback.carts import timeline
 from cartback.carts.models import Cart
 from cartback.channels import (
-    EmailChannel,
-    OutgoingEmail,
     PermanentSendError,
+    SendOutcomeUnknown,
+    TokenBucket,
     TransientSendError,
 )
 from cartback.contacts.models import Contact
-from cartback.content import EmailContext, EmailRenderer, RenderError, StoreInfo, build_items
+from cartback.content import RenderError
 from cartback.core.ids import new_id
-from cartback.core.logging import mask_email
+from cartback.core.logging import mask_address
 from cartback.core.metrics import MESSAGES
-from cartback.core.signing import Signer
+from cartback.messages.compose import Prepared, StepMessage
 from cartback.messages.models import Message, MessageStatus
-from cartback.stores.schemas import StoreSettings
 
 log = logging.getLogger("cartback.messages")
 
@@ -51,6 +50,7 @@ MAX_SEND_ATTEMPTS = 8
 
 
 class Outcome(enum.StrEnum):
+    THROTTLED = "throttled"  # the provider's rate limit: nothing written, try again soon
     SENT = "sent"
     FAILED = "failed"
     RETRY = "retry"
@@ -61,33 +61,8 @@ class Outcome(enum.StrEnum):
 @dataclass(frozen=True)
 class SendOutcome:
     outcome: Outcome
-    message: Message
+    message: Message | None  # None only when THROTTLED before anything was written
     retry_after: float | None = None
-
-
-@dataclass(frozen=True)
-class Links:
-    """Where tracked links point; tokens are signed with the instance secret."""
-
-    base_url: str
-    signer: Signer
-
-    def restore(self, message_id: str) -> str:
-        return f"{self.base_url}/r/{self.signer.sign('r', message_id)}"
-
-    def unsubscribe(self, message_id: str) -> str:
-        return f"{self.base_url}/u/{self.signer.sign('u', message_id)}"
-
-    def open_pixel(self, message_id: str) -> str:
-        return f"{self.base_url}/o/{self.signer.sign('o', message_id)}.gif"
-
-
-@dataclass(frozen=True)
-class EmailStep:
-    enrollment_id: str
-    step_index: int
-    template: str
-    subject: str | None
 
 
 def find(session: Session, enrollment_id: str, step_index: int) -> Message | None:
@@ -146,31 +121,29 @@ def set_status(
     # the commit, together with whatever else the step writes
 
 
-def send_email_step(
+def send_step(
     session: Session,
     *,
-    step: EmailStep,
+    step: StepMessage,
     cart: Cart,
     contact: Contact,
-    store_name: str,
-    settings: StoreSettings,
-    renderer: EmailRenderer,
-    channel: EmailChannel,
-    links: Links,
+    prepare: Callable[[str], Prepared],
+    limiter: TokenBucket | None = None,
     now: datetime,
     existing: Message | None = None,
 ) -> SendOutcome:
-    """Render, record intent (commit), send, record the outcome (not committed).
+    """Prepare, record intent (commit), send, record the outcome (not committed).
 
-    ``existing`` is the step's message as the caller read it under the cart lock
-    (None: there is none yet; a ``queued`` one is a retry). The message is rendered
-    before anything is written, so the intent transaction holds the write lock (and,
-    on PostgreSQL, the cart row) only for its own few statements.
+    ``existing`` is the step's message on this channel as the caller read it under the
+    cart lock (None: there is none yet; a ``queued`` one is a retry). ``prepare`` renders
+    and addresses the message for a message id; it runs before anything is written, so
+    the intent transaction holds the write lock (and, on PostgreSQL, the cart row) only
+    for its own few statements. A send the provider's rate limit holds back writes
+    nothing and comes back as ``THROTTLED``.
     """
-    assert contact.email is not None
     message_id = existing.id if existing is not None else new_id()
     try:
-        email = _compose(message_id, cart, contact, store_name, settings, renderer, links, step)
+        prepared = prepare(message_id)
     except RenderError as exc:
         message = existing or _insert(
             session,
@@ -178,6 +151,7 @@ def send_email_step(
             step=step,
             cart=cart,
             contact=contact,
+            to_address="",
             subject=None,
             content_hash=None,
             status=MessageStatus.QUEUED,
@@ -192,7 +166,8 @@ def send_email_step(
             reason=str(exc)[:500],
         )
         return SendOutcome(Outcome.NOT_RENDERED, message)
-    content_hash = hashlib.sha256(email.html.encode()).hexdigest()
+    if limiter is not None and prepared.rate_key and not limiter.try_acquire(prepared.rate_key):
+        return SendOutcome(Outcome.THROTTLED, existing, retry_after=float(1 / limiter.rate))
     if existing is None:
         message = _insert(
             session,
@@ -200,33 +175,37 @@ def send_email_step(
             step=step,
             cart=cart,
             contact=contact,
-            subject=email.subject,
-            content_hash=content_hash,
+            to_address=prepared.to_address,
+            subject=prepared.subject,
+            content_hash=prepared.content_hash,
             status=MessageStatus.SENDING,
             now=now,
         )
     else:
         message = existing
-        message.subject = email.subject
-        message.content_hash = content_hash
+        message.to_address = prepared.to_address
+        message.subject = prepared.subject
+        message.content_hash = prepared.content_hash
         message.status = MessageStatus.SENDING
         message.attempts += 1
         message.updated_at = now
+    message.segments = prepared.segments
+    message.cost_micros = prepared.cost_micros
     # Counted as a reminder from the moment it may reach the shopper, so an order that
     # lands while the provider is still answering is already a recovery.
     _count_reminder(session, cart, +1)
     session.commit()  # the intent is durable before the provider hears of it
     try:
-        result = channel.send(email)
+        result = prepared.deliver()
+    except SendOutcomeUnknown as exc:  # the provider may have it: never resend
+        return _unknown(session, message, exc, now)
     except TransientSendError as exc:
-        if exc.code in OUTCOME_UNKNOWN_CODES:  # the server may have it: never resend
-            set_status(
-                session, message, MessageStatus.UNKNOWN, now=now, code=exc.code, reason=exc.reason
-            )
-            return SendOutcome(Outcome.UNKNOWN, message)
+        if exc.code in OUTCOME_UNKNOWN_CODES:
+            return _unknown(session, message, exc, now)
         return _temporary_failure(session, message, cart, exc, now)
     except PermanentSendError as exc:
         _count_reminder(session, cart, -1)
+        message.cost_micros = None
         set_status(
             session, message, MessageStatus.FAILED, now=now, code=exc.code, reason=exc.reason
         )
@@ -240,9 +219,21 @@ def send_email_step(
     set_status(session, message, MessageStatus.SENT, now=now)
     log.info(
         "message.sent",
-        extra={"message_id": message.id, "to": mask_email(contact.email), "step": step.step_index},
+        extra={
+            "message_id": message.id,
+            "channel": step.channel,
+            "to": mask_address(prepared.to_address),
+            "step": step.step_index,
+        },
     )
     return SendOutcome(Outcome.SENT, message)
+
+
+def _unknown(
+    session: Session, message: Message, exc: TransientSendError, now: datetime
+) -> SendOutcome:
+    set_status(session, message, MessageStatus.UNKNOWN, now=now, code=exc.code, reason=exc.reason)
+    return SendOutcome(Outcome.UNKNOWN, message)
 
 
 def _insert_message(dialect: str) -> Any:
@@ -263,9 +254,10 @@ def _insert(
     session: Session,
     message_id: str,
     *,
-    step: EmailStep,
+    step: StepMessage,
     cart: Cart,
     contact: Contact,
+    to_address: str,
     subject: str | None,
     content_hash: str | None,
     status: MessageStatus,
@@ -277,7 +269,6 @@ def _insert(
     caller's "there is none" was wrong; then this run gives up (the job retries and
     finds the other run's message).
     """
-    assert contact.email is not None
     values: dict[str, Any] = {
         "id": message_id,
         "store_id": cart.store_id,
@@ -285,9 +276,9 @@ def _insert(
         "step_index": step.step_index,
         "cart_id": cart.id,
         "contact_id": contact.id,
-        "channel": "email",
+        "channel": step.channel,
         "template": step.template,
-        "to_address": contact.email,
+        "to_address": to_address,
         "subject": subject,
         "content_hash": content_hash,
         "status": status,
@@ -306,6 +297,9 @@ def _insert(
         error_code=None,
         error_reason=None,
         sent_at=None,
+        delivered_at=None,
+        segments=None,
+        cost_micros=None,
         opened_at=None,
         clicked_at=None,
         unsubscribed_at=None,
@@ -354,61 +348,6 @@ def _temporary_failure(
     )
     log.info("message.retry", extra={"message_id": message.id, "code": exc.code})
     return SendOutcome(Outcome.RETRY, message, retry_after=exc.retry_after)
-
-
-def _compose(
-    message_id: str,
-    cart: Cart,
-    contact: Contact,
-    store_name: str,
-    settings: StoreSettings,
-    renderer: EmailRenderer,
-    links: Links,
-    step: EmailStep,
-) -> OutgoingEmail:
-    locale = contact.locale or settings.locale
-    unsubscribe = links.unsubscribe(message_id)
-    ctx = EmailContext(
-        store=StoreInfo(
-            name=store_name,
-            url=settings.url,
-            support_email=settings.support_email or settings.sender_email,
-            address=settings.address,
-            logo_url=None,
-        ),
-        first_name=contact.first_name,
-        locale=locale,
-        items=tuple(build_items(cart.items, cart.currency, locale)),
-        total=_total(cart, locale),
-        item_count=cart.item_count,
-        restore_url=links.restore(message_id),
-        unsubscribe_url=unsubscribe,
-        open_pixel_url=links.open_pixel(message_id),
-        step_index=step.step_index,
-    )
-    rendered = renderer.render(step.template, ctx, subject_override=step.subject)
-    assert contact.email is not None
-    return OutgoingEmail(
-        message_id=message_id,
-        from_address=settings.sender_email,
-        from_name=settings.sender_name or store_name,
-        to_address=contact.email,
-        to_name=contact.first_name,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        headers=(
-            ("List-Unsubscribe", f"<{unsubscribe}>"),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
-        ),
-        reply_to=settings.support_email,
-    )
-
-
-def _total(cart: Cart, locale: str) -> str:
-    from cartback.content import format_money
-
-    return format_money(cart.value, cart.currency, locale)
 
 
 def with_utm(url: str, *, source: str, medium: str, campaign: str) -> str:

@@ -20,7 +20,7 @@ from cartback.core.durations import parse_duration
 Channel = Literal["email", "sms", "whatsapp", "telegram", "push"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "whatsapp", "telegram", "push")
 # Channels that reach a phone's lock screen: quiet hours apply to them by default.
-INTERRUPTING: tuple[str, ...] = ("sms", "whatsapp", "telegram", "push")
+INTERRUPTING: tuple[Channel, ...] = ("sms", "whatsapp", "telegram", "push")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _REDACTED = "<redacted>"
 
@@ -134,7 +134,7 @@ class QuietHours(_Settings):
     end: time = time(9, 0)
 
 
-def _default_quiet() -> dict[str, QuietHours | None]:
+def _default_quiet() -> dict[Channel, QuietHours | None]:
     return {channel: QuietHours() for channel in INTERRUPTING}
 
 
@@ -270,7 +270,8 @@ class StoreSettings(_Settings):
 
     def redacted(self) -> dict[str, Any]:
         """The settings as JSON with every credential replaced by ``<redacted>``."""
-        return _redact(self.model_dump(mode="json"))
+        redacted: dict[str, Any] = _redact(self.model_dump(mode="json"))
+        return redacted
 
 
 _SECRET_KEYS = frozenset(

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from sqlalchemy.orm import Session
 
 from cartback.core.services import request_session, services
+from cartback.messages.compose import message_id_of
 from cartback.messages.models import Message
 from cartback.stores.models import Store
 from cartback.tracking import service
@@ -38,6 +39,17 @@ def _not_found() -> PlainTextResponse:
 @router.get("/r/{token}")
 def restore(token: str, request: Request, session: SessionDep) -> Response:
     message = _message(request, session, "r", token)
+    if message is None:
+        return _not_found()
+    target = service.record_click(session, message, now=services(request).clock.now())
+    return RedirectResponse(target, status_code=302, headers=_NO_STORE)
+
+
+@router.get("/s/{code}")
+def short_restore(code: str, request: Request, session: SessionDep) -> Response:
+    """The short restore link of SMS and WhatsApp buttons (see messages.compose.short_code)."""
+    message_id = message_id_of(code)
+    message = session.get(Message, message_id) if message_id else None
     if message is None:
         return _not_found()
     target = service.record_click(session, message, now=services(request).clock.now())

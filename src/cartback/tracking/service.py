@@ -50,6 +50,7 @@ def record_click(session: Session, message: Message, *, now: datetime) -> str:
     cart = session.get(Cart, message.cart_id)
     store = session.get(Store, message.store_id)
     assert cart is not None and store is not None
+    _engaged(session, message, now)
     settings = store_settings(store)
     target = cart.restore_url or settings.url
     session.flush()
@@ -67,6 +68,7 @@ def record_open(session: Session, message: Message, *, now: datetime) -> None:
     message.opened_at = now
     _raise_status(message, MessageStatus.OPENED)
     message.updated_at = now
+    _engaged(session, message, now)
     timeline.record(
         session,
         store_id=message.store_id,
@@ -120,3 +122,9 @@ def unsubscribe(session: Session, message: Message, *, now: datetime, source: st
         source=source,
     )
     session.flush()
+
+
+def _engaged(session: Session, message: Message, now: datetime) -> None:
+    contact = session.get(Contact, message.contact_id)
+    if contact is not None:
+        contacts.engaged(contact, at=now)

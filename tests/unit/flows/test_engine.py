@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -15,18 +17,40 @@ from cartback.flows.engine import (
     ContactView,
     EnrollmentView,
     Exit,
-    PolicyView,
     Send,
     Skip,
     Wait,
     decide,
     entry_refusal,
 )
+from cartback.flows.policy import ChannelState, PolicyInput
+from cartback.stores.schemas import ContactPolicy
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon in UTC
 FLOW = default_flow()
 CART = CartView(status="abandoned", value=5000, item_count=2, abandoned_at=T0)
-ANN = ContactView(email="ann@example.com", orders_count=0, email_consent=None, suppressed=None)
+EMAIL = ChannelState(address="ann@example.com")
+POLICY = ContactPolicy()
+
+
+def facts(**changes: Any) -> PolicyInput:
+    base = PolicyInput(
+        channels={"email": EMAIL},
+        timezone="UTC",
+        country=None,
+        orders_count=0,
+        abandoned_at=T0,
+        last_message_at=None,
+        journey_messages=0,
+        journey_sms=0,
+        external_message_at=None,
+        pending_order_at=None,
+        ignored_journeys=0,
+    )
+    return replace(base, **changes)
+
+
+ANN = facts()
 
 
 def at_step(index: int) -> EnrollmentView:
@@ -34,24 +58,24 @@ def at_step(index: int) -> EnrollmentView:
 
 
 def test_the_first_step_waits_until_one_hour_after_abandonment() -> None:
-    assert decide(at_step(0), CART, ANN, FLOW, PolicyView(), T0 + timedelta(minutes=59)) == Wait(
+    assert decide(at_step(0), CART, ANN, FLOW, POLICY, T0 + timedelta(minutes=59)) == Wait(
         T0 + timedelta(hours=1), "not_due"
     )
-    action = decide(at_step(0), CART, ANN, FLOW, PolicyView(), T0 + timedelta(hours=1))
+    action = decide(at_step(0), CART, ANN, FLOW, POLICY, T0 + timedelta(hours=1))
     assert isinstance(action, Send)
-    assert (action.step_index, action.step.template) == (0, "reminder")
+    assert (action.step_index, action.step.template, action.channel) == (0, "reminder", "email")
 
 
 def test_later_steps_are_timed_from_abandonment_not_from_the_previous_send() -> None:
-    action = decide(at_step(1), CART, ANN, FLOW, PolicyView(), T0 + timedelta(hours=24))
+    action = decide(at_step(1), CART, ANN, FLOW, POLICY, T0 + timedelta(hours=24))
     assert isinstance(action, Send) and action.step.template == "help"
-    assert decide(at_step(2), CART, ANN, FLOW, PolicyView(), T0 + timedelta(hours=71)) == Wait(
+    assert decide(at_step(2), CART, ANN, FLOW, POLICY, T0 + timedelta(hours=71)) == Wait(
         T0 + timedelta(hours=72), "not_due"
     )
 
 
 def test_after_the_last_step_the_journey_completes() -> None:
-    assert decide(at_step(3), CART, ANN, FLOW, PolicyView(), T0 + timedelta(days=9)) == Complete()
+    assert decide(at_step(3), CART, ANN, FLOW, POLICY, T0 + timedelta(days=9)) == Complete()
 
 
 @pytest.mark.parametrize(
@@ -66,33 +90,67 @@ def test_after_the_last_step_the_journey_completes() -> None:
 )
 def test_a_cart_that_is_no_longer_abandoned_ends_the_journey(status: str, reason: str) -> None:
     cart = CartView(status=status, value=5000, item_count=2, abandoned_at=T0)
-    assert decide(at_step(0), cart, ANN, FLOW, PolicyView(), T0 + timedelta(hours=1)) == Exit(
-        reason
+    assert decide(at_step(0), cart, ANN, FLOW, POLICY, T0 + timedelta(hours=1)) == Exit(reason)
+
+
+def test_a_shopper_closed_on_every_channel_of_the_flow_ends_the_journey() -> None:
+    gone = facts(channels={"email": replace(EMAIL, suppressed="unsubscribed")})
+    withdrawn = facts(channels={"email": replace(EMAIL, consent=False)})
+    now = T0 + timedelta(hours=1)
+    assert decide(at_step(0), CART, gone, FLOW, POLICY, now) == Exit("unsubscribed")
+    assert decide(at_step(0), CART, withdrawn, FLOW, POLICY, now) == Exit("consent_withdrawn")
+
+
+def test_an_sms_refusal_does_not_end_a_journey_that_can_still_email() -> None:
+    flow = FlowDefinition.model_validate({"steps": [{"after": "1h", "channels": ["sms", "email"]}]})
+    stopped = facts(
+        channels={"email": EMAIL, "sms": ChannelState("+37060000000", suppressed="stop_keyword")}
     )
+    action = decide(at_step(0), CART, stopped, flow, POLICY, T0 + timedelta(hours=1))
+    assert action == Send(0, flow.steps[0], "email", {"sms": "stop_keyword"})
 
 
-def test_a_suppressed_or_withdrawn_contact_ends_the_journey_before_any_send() -> None:
-    gone = ContactView("ann@example.com", 0, email_consent=None, suppressed="unsubscribed")
-    withdrawn = ContactView("ann@example.com", 0, email_consent=False, suppressed=None)
+def test_opt_in_mode_skips_a_contact_who_never_opted_in() -> None:
     now = T0 + timedelta(hours=1)
-    assert decide(at_step(0), CART, gone, FLOW, PolicyView(), now) == Exit("unsubscribed")
-    assert decide(at_step(0), CART, withdrawn, FLOW, PolicyView(), now) == Exit("consent_withdrawn")
-
-
-def test_explicit_consent_mode_skips_a_contact_who_never_opted_in() -> None:
-    now = T0 + timedelta(hours=1)
-    strict = PolicyView(require_consent=True)
-    assert decide(at_step(0), CART, ANN, FLOW, strict, now) == Skip(0, "no_consent")
-    opted_in = ContactView("ann@example.com", 0, email_consent=True, suppressed=None)
+    strict = ContactPolicy(email_basis="opt_in")
+    assert decide(at_step(0), CART, ANN, FLOW, strict, now) == Skip(
+        0, "no_channel_allowed", {"email": "no_consent"}
+    )
+    opted_in = facts(channels={"email": replace(EMAIL, consent=True)})
     assert isinstance(decide(at_step(0), CART, opted_in, FLOW, strict, now), Send)
 
 
-def test_no_email_address_skips_an_email_step() -> None:
-    phone_only = ContactView(None, 0, email_consent=None, suppressed=None)
+def test_soft_opt_in_lets_existing_customers_get_email() -> None:
     now = T0 + timedelta(hours=1)
-    assert decide(at_step(0), CART, phone_only, FLOW, PolicyView(), now) == Skip(
-        0, "no_email_address"
+    soft = ContactPolicy(email_basis="soft_opt_in")
+    assert isinstance(decide(at_step(0), CART, facts(orders_count=2), FLOW, soft, now), Send)
+    assert decide(at_step(0), CART, ANN, FLOW, soft, now) == Skip(
+        0, "no_channel_allowed", {"email": "no_consent_not_a_customer"}
     )
+
+
+def test_no_email_address_skips_an_email_step() -> None:
+    phone_only = facts(channels={"email": ChannelState(None, unreachable="no_email_address")})
+    now = T0 + timedelta(hours=1)
+    assert decide(at_step(0), CART, phone_only, FLOW, POLICY, now) == Skip(
+        0, "no_channel_allowed", {"email": "no_email_address"}
+    )
+
+
+def test_conditions_look_at_the_step_before() -> None:
+    flow = FlowDefinition.model_validate(
+        {
+            "steps": [
+                {"after": "30m", "channel": "sms"},
+                {"after": "1h", "channel": "email", "condition": "previous_not_sent"},
+            ]
+        }
+    )
+    now = T0 + timedelta(hours=1)
+    assert decide(at_step(1), CART, ANN, flow, POLICY, now, previous_sent=True) == Skip(
+        1, "previous_step_sent"
+    )
+    assert isinstance(decide(at_step(1), CART, ANN, flow, POLICY, now, previous_sent=False), Send)
 
 
 def test_entry_rules() -> None:
@@ -102,21 +160,32 @@ def test_entry_rules() -> None:
             "steps": [{"after": "1h"}],
         }
     )
+    ann = ContactView(0, ANN.channels)
     small = CartView("abandoned", 2999, 2, T0)
     one_item = CartView("abandoned", 9000, 1, T0)
-    returning = ContactView("bo@example.com", 3, None, None)
-    assert entry_refusal(flow, CART, ANN) is None
-    assert entry_refusal(flow, small, ANN) == "below_min_value"
-    assert entry_refusal(flow, one_item, ANN) == "below_min_items"
+    returning = ContactView(3, ANN.channels)
+    assert entry_refusal(flow, CART, ann) is None
+    assert entry_refusal(flow, small, ann) == "below_min_value"
+    assert entry_refusal(flow, one_item, ann) == "below_min_items"
     assert entry_refusal(flow, CART, returning) == "not_first_time_customer"
     assert entry_refusal(flow, CART, None) == "no_reachable_contact"
+    no_email = ContactView(0, {"email": ChannelState(None, "no_email_address")})
+    assert entry_refusal(flow, CART, no_email) == "no_reachable_contact"
+    unsubscribed = ContactView(0, {"email": replace(EMAIL, suppressed="unsubscribed")})
+    assert entry_refusal(flow, CART, unsubscribed) == "unsubscribed"
     disabled = flow.model_copy(update={"enabled": False})
-    assert entry_refusal(disabled, CART, ANN) == "flow_disabled"
+    assert entry_refusal(disabled, CART, ann) == "flow_disabled"
 
 
-def test_steps_must_be_in_time_order() -> None:
+def test_steps_must_be_in_time_order_and_name_their_channels_once() -> None:
     with pytest.raises(ValueError, match="in order"):
         FlowDefinition.model_validate({"steps": [{"after": "2h"}, {"after": "1h"}]})
+    with pytest.raises(ValueError, match="not both"):
+        FlowDefinition.model_validate(
+            {"steps": [{"after": "1h", "channel": "sms", "channels": ["sms"]}]}
+        )
+    with pytest.raises(ValueError, match="twice"):
+        FlowDefinition.model_validate({"steps": [{"after": "1h", "channels": ["sms", "sms"]}]})
 
 
 @given(
@@ -125,7 +194,7 @@ def test_steps_must_be_in_time_order() -> None:
 )
 def test_a_step_is_sent_exactly_when_it_is_due(step: int, offset: int) -> None:
     now = T0 + timedelta(seconds=offset)
-    action = decide(at_step(step), CART, ANN, FLOW, PolicyView(), now)
+    action = decide(at_step(step), CART, ANN, FLOW, POLICY, now)
     due = T0 + FLOW.steps[step].offset
     if now >= due:
         assert isinstance(action, Send) and action.step_index == step
