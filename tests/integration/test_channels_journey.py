@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from starlette.testclient import TestClient
 
 from cartback.app import Runtime
+from cartback.channels.inbound.twilio import signature as twilio_signature
 from cartback.content.sms import encode_info
 from cartback.core.clock import ManualClock
 from support.factories import (
@@ -347,3 +348,176 @@ def test_twilio_21610_marks_the_sms_failed_and_the_step_falls_back_to_email(
     assert by_channel["email"]["status"] == "sent"
     assert ("step.fallback", 0, "email") in decisions(body)
     assert body["reminders_sent"] == 1
+
+
+# --- the whole story, as the issue tells it -----------------------------------------------------
+
+
+def twilio_post(client: TestClient, store_id: str, kind: str, fields: dict[str, str]) -> Any:
+    """A callback as Twilio sends it: form-encoded, signed over our public URL."""
+    url = f"http://cartback.test/v1/callbacks/twilio/{store_id}/{kind}"
+    params = {"AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", **fields}
+    return client.post(
+        url.removeprefix("http://cartback.test"),
+        content=urlencode(params),
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, params.items()),
+        },
+    )
+
+
+def test_done_when_the_journey_runs_through_consent_quiet_hours_cap_stop_failure_and_purchase(
+    client: TestClient,
+    runtime: Runtime,
+    clock: ManualClock,
+    shop: StoreKeys,
+    providers: Providers,
+    smtp_sink: SmtpSink,
+) -> None:
+    # Monday 09:00 UTC: 01:00 in Los Angeles (night), 14:00 in Almaty (day)
+    start = clock.now()
+    la, almaty = "America/Los_Angeles", "Asia/Almaty"
+    post_events(
+        client,
+        shop,
+        shopper(
+            at=start, cart_id="ann", email="ann@example.com", phone="(415) 555-0142", timezone=la
+        ),
+        shopper(
+            at=start, cart_id="dan", email="dan@example.com", phone="(415) 555-0143", timezone=la
+        ),
+        shopper(
+            at=start, cart_id="aru", email="aru@example.kz", phone="+77012345678", timezone=almaty
+        ),
+        shopper(
+            at=start, cart_id="cleo", email="cleo@example.kz", phone="+77012345679", timezone=almaty
+        ),
+        shopper(
+            at=start,
+            cart_id="bob",
+            email="bob@example.com",
+            phone="(415) 555-0144",
+            timezone=almaty,
+        ),
+    )
+    post_events(  # Bob withdraws his SMS consent before anything was sent
+        client,
+        shop,
+        {
+            "id": "bob-out",
+            "type": "contact.identified",
+            "occurred_at": start.isoformat(),
+            "contact": {"email": "bob@example.com", "consent": {"sms": False}},
+        },
+    )
+    advance(runtime, clock, 30 * MINUTE)  # 09:30: every cart abandoned
+    advance(runtime, clock, 5 * MINUTE)
+    # Cleo comes back with a new cart: it replaces her journey and will be abandoned too
+    post_events(
+        client,
+        shop,
+        shopper(
+            at=clock.now(),
+            cart_id="cleo-2",
+            email="cleo@example.kz",
+            phone="+77012345679",
+            timezone=almaty,
+        ),
+    )
+    advance(runtime, clock, 25 * MINUTE)  # 10:00: SMS step of the first journeys
+
+    assert {m["To"] for m in providers.sms_to()} == {"+77012345678", "+77012345679"}
+    # Aru's SMS is accepted, then reported undelivered (30003: handset unreachable)
+    aru_sid = twilio_sids(providers)["+77012345678"]
+    response = twilio_post(
+        client,
+        shop.id,
+        "status",
+        {
+            "MessageSid": aru_sid,
+            "MessageStatus": "undelivered",
+            "ErrorCode": "30003",
+            "To": "+77012345678",
+            "From": FROM,
+        },
+    )
+    assert response.status_code == 200, response.text
+    # Dan texts STOP while his reminder waits for the morning in Los Angeles
+    stop = twilio_post(
+        client,
+        shop.id,
+        "inbound",
+        {"MessageSid": "SM" + "d" * 32, "From": "+14155550143", "To": FROM, "Body": "STOP"},
+    )
+    assert stop.status_code == 200 and "<Message>" in stop.text
+
+    advance(runtime, clock, 30 * MINUTE)  # 10:30: the 1 h email steps
+    advance(runtime, clock, 30 * MINUTE)  # 11:00: Cleo's new cart reaches its SMS step
+    advance(runtime, clock, 30 * MINUTE)  # 11:30: ... and its email step
+    advance(runtime, clock, 6 * HOUR)  # 17:30, 09:30 in Los Angeles: the deferred SMS steps
+    advance(runtime, clock, 30 * MINUTE)
+
+    assert sorted(m["To"] for m in providers.sms_to()) == [
+        "+14155550142",  # Ann, in her morning
+        "+77012345678",  # Aru (undelivered)
+        "+77012345679",  # Cleo's first cart
+    ]
+    assert sorted(m["To"].addresses[0].addr_spec for m in smtp_sink.received) == [
+        "aru@example.kz",  # the SMS did not reach her: the 1 h email did
+        "bob@example.com",  # no SMS consent: email instead
+        "dan@example.com",  # STOP: email instead
+    ]
+
+    advance(runtime, clock, 16 * HOUR)  # Tuesday 10:00 UTC: 24 h WhatsApp steps
+    advance(runtime, clock, 7 * HOUR)  # 09:00 in Los Angeles
+    assert "14155550142" in {m["to"] for m in providers.whatsapp_to()}
+    post_events(client, shop, order_placed("o-ann", at=clock.now(), cart_id="ann", total=12900))
+    advance(runtime, clock, 3 * 24 * HOUR)  # the 72 h step never comes for Ann
+
+    assert decisions(cart(client, shop, "ann")) == [
+        ("flow.entered", None, None),
+        ("step.deferred", 0, "quiet_hours"),
+        ("message.sent", 0, "sms"),
+        ("step.skipped", 1, "previous_step_sent"),
+        ("step.deferred", 2, "quiet_hours"),
+        ("message.sent", 2, "whatsapp"),
+        ("flow.exited", None, "purchased"),
+    ]
+    assert decisions(cart(client, shop, "dan"))[:4] == [
+        ("flow.entered", None, None),
+        ("step.deferred", 0, "quiet_hours"),
+        ("step.skipped", 0, "no_channel_allowed"),
+        ("message.sent", 1, "email"),
+    ]
+    dan = cart(client, shop, "dan")["timeline"]
+    assert next(t["passed_over"] for t in dan if t["kind"] == "step.skipped") == {
+        "sms": "stop_keyword"
+    }
+    assert decisions(cart(client, shop, "aru"))[:5] == [
+        ("flow.entered", None, None),
+        ("message.sent", 0, "sms"),
+        ("message.failed", 0, "undelivered: unreachable destination handset (Twilio error 30003)"),
+        ("step.skipped", 0, "no_channel_allowed"),  # the fallback: no other channel
+        ("message.sent", 1, "email"),
+    ]
+    aru_sms = next(m for m in cart(client, shop, "aru")["messages"] if m["channel"] == "sms")
+    assert (aru_sms["status"], aru_sms["error_code"]) == ("failed", "twilio.30003")
+    bob = cart(client, shop, "bob")["timeline"]
+    assert next(t.get("passed_over") for t in bob if t["kind"] == "step.skipped") == {
+        "sms": "consent_withdrawn"
+    }
+    assert decisions(cart(client, shop, "cleo-2"))[:3] == [
+        ("flow.entered", None, None),
+        ("step.skipped", 0, "frequency_cap"),  # Cleo's first SMS was an hour ago
+        ("step.skipped", 1, "frequency_cap"),
+    ]
+    assert cart(client, shop, "cleo")["journeys"][0]["exit_reason"] == "newer_cart"
+
+
+def twilio_sids(providers: Providers) -> dict[str, str]:
+    """The message SID the stand-in gave each recipient (in order of sending)."""
+    sids = {}
+    for index, request in enumerate(providers.twilio.received, start=1):
+        sids[dict(parse_qsl(request.body.decode()))["To"]] = f"SM{index:032d}"
+    return sids

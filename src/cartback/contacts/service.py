@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from cartback.contacts.models import Consent, Contact, Suppression
 from cartback.contacts.phones import normalize_phone
 from cartback.core.db import upsert_ignore
-from cartback.core.ids import new_id
+from cartback.core.ids import new_id, new_sortable_id
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def record_consent(
 ) -> None:
     session.add(
         Consent(
-            id=new_id(),
+            id=new_sortable_id(),  # same occurred_at: the later write wins
             store_id=contact.store_id,
             contact_id=contact.id,
             channel=channel,
