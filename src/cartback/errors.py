@@ -5,10 +5,13 @@
     └── ProblemError           an expected outcome an API caller must hear about (4xx)
         ├── BadRequest         400  malformed body, wrong types
         ├── Unauthorized       401  missing or wrong API key
+        ├── Forbidden          403  a callback's signature, token or credential does not verify
         ├── NotFound           404  no such thing in this store
         ├── Conflict           409
         ├── PayloadTooLarge    413
-        └── Unprocessable      422  well-formed but invalid (a field named in ``errors``)
+        ├── Unprocessable      422  well-formed but invalid (a field named in ``errors``)
+        └── Unavailable        503  the request cannot be checked now (a provider's signing
+                                    certificate could not be fetched); the provider retries
 
 Every ProblemError is rendered by one handler as ``application/problem+json``
 (RFC 9457) with a stable ``code``. Channel errors live in ``cartback.channels``.
@@ -62,6 +65,11 @@ class Unauthorized(ProblemError):
     title = "Unauthorized"
 
 
+class Forbidden(ProblemError):
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(ProblemError):
     status = 404
     title = "Not found"
@@ -80,3 +88,8 @@ class PayloadTooLarge(ProblemError):
 class Unprocessable(ProblemError):
     status = 422
     title = "Unprocessable content"
+
+
+class Unavailable(ProblemError):
+    status = 503
+    title = "Service unavailable"

@@ -1,7 +1,8 @@
 """Every table, registered on ``Base.metadata``: for migrations, tests and the app."""
 
+from cartback.callbacks.models import CallbackReceipt
 from cartback.carts.models import Cart, Order, TimelineEntry
-from cartback.contacts.models import Consent, Contact, Suppression
+from cartback.contacts.models import Consent, Contact, PushSubscription, Suppression
 from cartback.core.db import Base
 from cartback.flows.models import Enrollment, Flow
 from cartback.ingest.models import Event
@@ -14,6 +15,7 @@ metadata = Base.metadata
 __all__ = [
     "ApiKey",
     "Base",
+    "CallbackReceipt",
     "Cart",
     "Consent",
     "Contact",
@@ -24,6 +26,7 @@ __all__ = [
     "Job",
     "Message",
     "Order",
+    "PushSubscription",
     "Store",
     "Suppression",
     "TimelineEntry",

@@ -7,15 +7,15 @@ import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from starlette.testclient import TestClient
 
 from cartback.app import Runtime
-from cartback.callbacks import service as callbacks
 from cartback.contacts.models import Suppression
+from cartback.content import ShortRenderer
 from cartback.core.clock import ManualClock
 from cartback.core.db import transaction
 from support.callback_samples import (
@@ -308,7 +308,7 @@ def test_the_stop_sample_revokes_sms_consent_suppresses_and_confirms_once(
 
     response = post_twilio(client, shop, "inbound", params)
 
-    assert twiml_text(response) == callbacks.STOP_TEXT.replace("{store}", "Acme Shoes")
+    assert twiml_text(response) == reply_to("stop")
     [consent] = consents(runtime, "sms")
     assert (consent.contact_id, consent.granted, consent.source, consent.occurred_at) == (
         "ann",
@@ -337,7 +337,7 @@ def test_start_after_stop_grants_consent_again_and_lifts_the_suppression(
 
     response = post_twilio(client, shop, "inbound", inbound(" Yes ", sid="SMc2"))
 
-    assert twiml_text(response) == callbacks.START_TEXT.replace("{store}", "Acme Shoes")
+    assert twiml_text(response) == reply_to("start")
     assert [(c.granted, c.source) for c in consents(runtime, "sms")] == [
         (False, "sms_keyword"),
         (True, "sms_keyword"),
@@ -409,9 +409,23 @@ def test_an_unknown_sender_is_suppressed_and_confirmed(
 
     response = post_twilio(client, shop, "inbound", inbound("STOP"))
 
-    assert twiml_text(response) == callbacks.STOP_TEXT.replace("{store}", "Acme Shoes")
+    assert twiml_text(response) == reply_to("stop")
     assert consents(runtime, "sms") == []
     assert state(runtime)["suppressions"] == [(shop.id, "sms", PHONE, "stop_keyword")]
+
+
+def test_an_old_stop_replayed_after_a_start_changes_nothing(
+    client: TestClient, runtime: Runtime, clock: ManualClock, shop: StoreKeys
+) -> None:
+    post_twilio(client, shop, "inbound", inbound("STOP", sid="SMstop"))
+    post_twilio(client, shop, "inbound", inbound("START", sid="SMstart"))
+    after_start = state(runtime)
+
+    response = post_twilio(client, shop, "inbound", inbound("STOP", sid="SMstop"))
+
+    assert twiml_text(response) == reply_to("stop")  # answered the same, acted on once
+    assert state(runtime) == after_start
+    assert after_start["suppressions"] == []
 
 
 def test_a_forged_stop_is_403_and_changes_nothing(
@@ -557,3 +571,8 @@ def test_a_signed_but_malformed_whatsapp_body_is_a_4xx(client: TestClient, shop:
     ]:  # fmt: skip
         signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
         problem(post_whatsapp(client, shop, body, signature), status, code)
+
+
+def reply_to(kind: Literal["stop", "start"]) -> str:
+    """The built-in confirmation, in English (the store's language here)."""
+    return ShortRenderer().keyword_reply(kind, "en", store_name="Acme Shoes")

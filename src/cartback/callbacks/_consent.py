@@ -1,10 +1,11 @@
 """Consent written by callbacks, and how a replayed callback is recognised.
 
 A keyword SMS or a Telegram update carries the provider's id for it (``MessageSid``,
-``update_id``, ``callback_query id``); the consent row it writes keeps that id in its
-proof, so the same callback coming again finds it and writes nothing. The contacts are
-read ``FOR UPDATE`` first, so two deliveries of one callback run one after the other on
-PostgreSQL (SQLite has one writer).
+``update_id``, ``callback_query id``); a receipt unique on (store, source, id) is inserted
+first with ``ON CONFLICT DO NOTHING``, so the same callback coming again — even after a
+later one changed the contact — finds its receipt and writes nothing. Two deliveries of
+one callback at once: the second insert waits for the first transaction (PostgreSQL) or
+the one writer (SQLite), then does nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartback.contacts.models import Consent, Contact
+from cartback.callbacks.models import CallbackReceipt
+from cartback.contacts.models import Contact
+from cartback.core.db import upsert_ignore
+from cartback.core.ids import new_id
 
 
 def locked_contacts(session: Session, store_id: str, *conditions: Any) -> list[Contact]:
@@ -29,17 +33,22 @@ def locked_contacts(session: Session, store_id: str, *conditions: Any) -> list[C
     )
 
 
-def seen(session: Session, contact: Contact, channel: str, key: str, value: object) -> bool:
-    """Whether a consent row of this contact already carries ``key: value`` in its proof
-    (a contact has a handful of rows per channel: they are read, not searched as JSON)."""
-    proofs = session.execute(
-        select(Consent.proof).where(
-            Consent.store_id == contact.store_id,
-            Consent.contact_id == contact.id,
-            Consent.channel == channel,
-        )
-    ).scalars()
-    return any(isinstance(proof, dict) and proof.get(key) == value for proof in proofs)
+def first_time(
+    session: Session, store_id: str, source: str, event_id: object, now: datetime
+) -> bool:
+    """Record that this callback was acted on; False when it already had been (a replay)."""
+    return upsert_ignore(
+        session,
+        CallbackReceipt,
+        {
+            "id": new_id(),
+            "store_id": store_id,
+            "source": source,
+            "event_id": str(event_id),
+            "received_at": now,
+        },
+        conflict=("store_id", "source", "event_id"),
+    )
 
 
 def iso(moment: datetime) -> str:

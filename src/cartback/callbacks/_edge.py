@@ -13,10 +13,9 @@ from typing import Any, TypeVar
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from cartback.callbacks.errors import Forbidden
 from cartback.channels.inbound import InvalidCallback
 from cartback.core.services import Services
-from cartback.errors import BadRequest, NotFound, PayloadTooLarge, Unprocessable
+from cartback.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unprocessable
 from cartback.stores.models import Store
 from cartback.stores.schemas import StoreSettings
 from cartback.stores.service import store_settings

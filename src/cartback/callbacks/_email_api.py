@@ -24,10 +24,9 @@ from cartback.callbacks._edge import (
     read_body,
     write,
 )
-from cartback.callbacks.errors import Unavailable
 from cartback.channels.inbound import EmailEvent, mailgun, postmark, sendgrid, ses
 from cartback.core.services import Services, services
-from cartback.errors import BadRequest, NotFound, Unauthorized
+from cartback.errors import BadRequest, NotFound, Unauthorized, Unavailable
 
 router = APIRouter(tags=["callbacks"])
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cartback.callbacks._consent import iso, locked_contacts, seen
+from cartback.callbacks._consent import first_time, iso, locked_contacts
 from cartback.channels.inbound import telegram as tg
 from cartback.contacts import service as contacts
 from cartback.contacts.models import Contact
@@ -73,7 +73,7 @@ def _telegram_start(
     if not found:
         return {}
     contact = found[0]
-    if not seen(session, contact, "telegram", "update_id", start.update_id):
+    if first_time(session, store_id, "telegram_update", start.update_id, now):
         contact.telegram_chat_id = str(start.chat_id)
         contact.updated_at = now
         contacts.record_consent(
@@ -109,9 +109,9 @@ def _telegram_button(
         "at": iso(now),
         "callback_query_id": press.query_id,
     }
+    if not first_time(session, store_id, "telegram_button", press.query_id, now):
+        return tg.answer_callback(press.query_id, OPTED_OUT_TEXT)
     for contact in found:
-        if seen(session, contact, "telegram", "callback_query_id", press.query_id):
-            continue
         contacts.record_consent(
             session,
             contact=contact,

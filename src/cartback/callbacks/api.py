@@ -124,11 +124,17 @@ async def twilio_inbound(store_id: str, request: Request) -> Response:
     params = await _twilio_params(request, svc, store, "inbound")
     inbound = parsed(twilio.parse_inbound, params)
     now = svc.clock.now()
-    policy = store.settings.policy
+    policy, locale = store.settings.policy, store.settings.locale
     reply = await write(
         svc,
         lambda s: service.handle_inbound_sms(
-            s, store_id=store.id, store_name=store.name, policy=policy, inbound=inbound, now=now
+            s,
+            store_id=store.id,
+            store_name=store.name,
+            policy=policy,
+            locale=locale,
+            inbound=inbound,
+            now=now,
         ),
     )
     return Response(twilio.twiml(reply), media_type=_TWIML)

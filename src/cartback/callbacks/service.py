@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cartback.callbacks._consent import iso, locked_contacts, seen
+from cartback.callbacks._consent import first_time, iso, locked_contacts
 from cartback.callbacks._delivery import (
     apply_twilio_status,
     apply_whatsapp_status,
@@ -41,6 +41,7 @@ from cartback.channels.inbound import EmailEvent, EmailEventKind
 from cartback.channels.inbound import twilio as tw
 from cartback.contacts import service as contacts
 from cartback.contacts.models import Contact
+from cartback.content import ShortRenderer
 from cartback.core.logging import mask_email
 from cartback.flows.service import exit_journeys
 from cartback.messages.models import Message, MessageStatus
@@ -50,8 +51,6 @@ __all__ = [
     "LINKED_TEXT",
     "OPTED_OUT_TEXT",
     "OPT_OUT_BUTTON",
-    "START_TEXT",
-    "STOP_TEXT",
     "apply_email_event",
     "apply_twilio_status",
     "apply_whatsapp_status",
@@ -64,10 +63,8 @@ __all__ = [
 
 log = logging.getLogger("cartback.callbacks")
 
-STOP_TEXT = (
-    "{store}: you are unsubscribed and will get no more messages. Reply START to resubscribe."
-)
-START_TEXT = "{store}: you are subscribed again. Reply STOP to opt out, HELP for help."
+# the built-in copy (content/templates/short), in the sender's language
+_SHORT = ShortRenderer()
 
 
 # --- SMS keywords --------------------------------------------------------------------------
@@ -82,6 +79,7 @@ def handle_inbound_sms(
     store_id: str,
     store_name: str,
     policy: ContactPolicy,
+    locale: str,
     inbound: tw.TwilioInbound,
     now: datetime,
 ) -> str | None:
@@ -89,25 +87,30 @@ def handle_inbound_sms(
 
     STOP revokes SMS consent of every contact with that number and suppresses the number
     (also for a sender we do not know); START grants consent again and lifts a STOP
-    suppression; HELP only answers with the store's help text.
+    suppression; HELP only answers with the store's help text. Replies are in the
+    contact's language (else ``locale``, the store's).
     """
     keyword = tw.classify(
         inbound.body, extra_stop_words=policy.stop_words, opt_out_type=inbound.opt_out_type
     )
     if keyword is None:
         return None
-    if keyword == tw.Keyword.HELP:
-        return _fill(policy.help_text, store_name)
     phone = inbound.from_number
     found = locked_contacts(session, store_id, Contact.phone == phone)
-    replay = any(seen(session, c, "sms", "message_sid", inbound.message_sid) for c in found)
-    if not replay:
+    language = next((c.locale for c in found if c.locale), locale)
+    if keyword == tw.Keyword.HELP:
+        return _SHORT.keyword_reply(
+            "help", language, store_name=store_name, help_text=policy.help_text
+        )
+    if first_time(session, store_id, "twilio_inbound", inbound.message_sid, now):
         _sms_consent(session, store_id, found, keyword, inbound, now)
     log.info(
         "callback.sms_keyword",
         extra={"store_id": store_id, "keyword": keyword.value, "contacts": len(found)},
     )
-    return _fill(STOP_TEXT if keyword == tw.Keyword.STOP else START_TEXT, store_name)
+    if keyword == tw.Keyword.STOP:
+        return _SHORT.keyword_reply("stop", language, store_name=store_name)
+    return _SHORT.keyword_reply("start", language, store_name=store_name)
 
 
 def _sms_consent(
@@ -139,10 +142,6 @@ def _sms_consent(
     reason = contacts.suppression_reason(session, store_id=store_id, channel="sms", address=phone)
     if reason in _LIFTED_BY_START:
         contacts.unsuppress(session, store_id=store_id, channel="sms", address=phone)
-
-
-def _fill(text: str, store_name: str) -> str:
-    return text.replace("{store}", store_name)
 
 
 # --- email events --------------------------------------------------------------------------

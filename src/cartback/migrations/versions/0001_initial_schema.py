@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 02:46:30.968607
+Create Date: 2026-11-23 03:22:20.988105
 """
 
 from __future__ import annotations
@@ -99,6 +99,27 @@ def upgrade() -> None:
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_keys_store_id"), ["store_id"], unique=False)
 
+    op.create_table(
+        "callback_receipts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("store_id", sa.String(length=32), nullable=False),
+        sa.Column("source", sa.String(length=32), nullable=False),
+        sa.Column("event_id", sa.String(length=200), nullable=False),
+        sa.Column("received_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_callback_receipts_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_receipts")),
+        sa.UniqueConstraint(
+            "store_id",
+            "source",
+            "event_id",
+            name=op.f("uq_callback_receipts_store_id_source_event_id"),
+        ),
+    )
     op.create_table(
         "contacts",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -573,6 +594,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_contacts_store_id_external_id")
 
     op.drop_table("contacts")
+    op.drop_table("callback_receipts")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_store_id"))
 
