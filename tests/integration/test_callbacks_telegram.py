@@ -4,7 +4,6 @@ button revokes consent once, a tampered token or a forged update changes nothing
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -14,18 +13,20 @@ from cartback.callbacks import service as callbacks
 from cartback.contacts.models import Contact
 from cartback.core.clock import ManualClock
 from cartback.core.db import transaction
-from support.callback_samples import (
-    json_sample,
-)
 from support.callback_world import (
     CHANNELS,
     PHONE,
     TG_SECRET,
     add_contact,
+    button,
     callback_store,
     consents,
+    post_telegram,
     problem,
+    start_token,
     state,
+    telegram_link,
+    update,
 )
 from support.factories import StoreKeys, make_store
 
@@ -39,59 +40,6 @@ def shop(runtime: Runtime, clock: ManualClock) -> StoreKeys:
 def bare(runtime: Runtime, clock: ManualClock) -> StoreKeys:
     """A store with no channel set up for callbacks."""
     return make_store(runtime, clock, name="Bare Store")
-
-
-# --- Telegram -----------------------------------------------------------------------------
-
-
-def telegram_link(client: TestClient, store: StoreKeys, **who: str) -> Any:
-    return client.post("/v1/contacts/telegram-link", json=who, headers=store.auth)
-
-
-def start_token(client: TestClient, store: StoreKeys, **who: str) -> str:
-    response = telegram_link(client, store, **who)
-    assert response.status_code == 200, response.text
-    url: str = response.json()["url"]
-    prefix = "https://t.me/acme_shoes_bot?start="
-    assert url.startswith(prefix)
-    return url.removeprefix(prefix)
-
-
-def update(text: str, *, update_id: int = 900001) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "message": {
-            "message_id": 17,
-            "from": {"id": 123456789, "is_bot": False, "first_name": "Anna", "username": "anna_k"},
-            "chat": {"id": 123456789, "first_name": "Anna", "type": "private"},
-            "date": 1735689600,
-            "text": text,
-        },
-    }
-
-
-def button(data: str = "optout:cart", query_id: str = "4382bfdwdsb323b2d9") -> dict[str, Any]:
-    sent = json_sample("telegram_send_message_response")["result"]
-    return {
-        "update_id": 900002,
-        "callback_query": {
-            "id": query_id,
-            "from": {"id": 123456789, "is_bot": False, "first_name": "Anna", "username": "anna_k"},
-            "message": sent,
-            "chat_instance": "-1",
-            "data": data,
-        },
-    }
-
-
-def post_telegram(
-    client: TestClient, store: StoreKeys, body: dict[str, Any], secret: str = TG_SECRET
-) -> Any:
-    return client.post(
-        f"/v1/callbacks/telegram/{store.id}",
-        json=body,
-        headers={"X-Telegram-Bot-Api-Secret-Token": secret},
-    )
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.testclient import TestClient
 
 from cartback.app import Runtime
 from cartback.channels import verify_signature
 from cartback.core.clock import ManualClock
+from support.callback_world import CHANNELS, button, post_telegram, start_token, update
 from support.factories import (
     StoreKeys,
     advance,
@@ -26,13 +28,18 @@ from support.factories import (
 )
 from support.push_services import (
     AUTH,
+    PROJECT,
+    SEND_PATH,
     SUBJECT,
     SUBSCRIPTION_PATH,
     UA_KEY,
     VAPID_RAW,
+    FcmEndpoint,
     PushService,
+    TokenEndpoint,
     b64url,
     point,
+    service_account,
 )
 from support.stand_in import Received, Reply, Serve
 
@@ -392,3 +399,96 @@ def test_an_order_not_yet_fulfilled_holds_cart_reminders_until_it_ships(
     assert [(m["step"], m["status"]) for m in cart_body(client, store, "next")["messages"]] == [
         (1, "sent")
     ]
+
+
+# --- Telegram --------------------------------------------------------------------------------
+
+
+def test_a_shopper_who_linked_telegram_gets_the_reminder_there_until_they_opt_out(
+    client: TestClient, runtime: Runtime, clock: ManualClock, serve: Serve, samples_dir: Any
+) -> None:
+    sample = (samples_dir / "telegram_send_message_response.json").read_bytes()
+    bot = serve(lambda request: Reply(200, sample))
+    keys = make_store(
+        runtime,
+        clock,
+        channels={
+            "telegram": {**CHANNELS["telegram"], "api_base_url": bot.url},
+        },
+    )
+    use_flow(
+        runtime,
+        clock,
+        keys,
+        {
+            "steps": [
+                {"after": "1h", "channel": "telegram"},
+                {"after": "24h", "channel": "telegram"},
+            ]
+        },
+    )
+    post_events(client, keys, cart_updated(at=clock.now()))
+    token = start_token(client, keys, email="ann@example.com")
+    assert post_telegram(client, keys, update(f"/start {token}")).status_code == 200
+    advance(runtime, clock, 30 * MINUTE)
+    advance(runtime, clock, HOUR)
+
+    [request] = bot.received
+    assert request.path == "/bot123:ABC/sendMessage"
+    sent = json.loads(request.body)
+    assert sent["chat_id"] == 123456789
+    [[restore], [optout]] = sent["reply_markup"]["inline_keyboard"]
+    assert restore["url"].startswith("http://cartback.test/r/")
+    assert optout["callback_data"] == "optout:cart"
+    [message] = cart_body(client, keys)["messages"]
+    assert (message["channel"], message["status"], message["to"]) == (
+        "telegram",
+        "sent",
+        "123456789",
+    )
+
+    assert post_telegram(client, keys, button("optout:cart")).status_code == 200
+    advance(runtime, clock, 24 * HOUR)
+    assert len(bot.received) == 1  # nothing after the opt-out
+    body = cart_body(client, keys)
+    assert body["journeys"][0]["exit_reason"] == "consent_withdrawn"
+
+
+def test_a_registered_app_gets_the_reminder_through_fcm(
+    client: TestClient, runtime: Runtime, clock: ManualClock, serve: Serve, samples_dir: Any
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tokens = TokenEndpoint(key.public_key(), clock)
+    token_server = serve(tokens, path="/token")
+    fcm = FcmEndpoint(tokens, samples_dir, {})
+    send_server = serve(fcm, path=SEND_PATH)
+    keys = make_store(
+        runtime,
+        clock,
+        channels={
+            "fcm": {
+                "project_id": PROJECT,
+                "service_account": service_account(key),
+                "token_url": token_server.url,
+                "send_url": send_server.url,
+            }
+        },
+    )
+    use_flow(runtime, clock, keys, {"steps": [{"after": "1h", "channel": "push"}]})
+    registered = client.post(
+        "/v1/push-subscriptions",
+        headers=keys.auth,
+        json={"contact": {"email": "ann@example.com"}, "kind": "fcm", "token": "device-token-1"},
+    )
+    assert registered.status_code == 201, registered.text
+    post_events(client, keys, cart_updated(at=clock.now()))
+    advance(runtime, clock, 30 * MINUTE)
+    advance(runtime, clock, HOUR)
+
+    [request] = send_server.received
+    message = json.loads(request.body)["message"]
+    assert message["token"] == "device-token-1"
+    assert message["notification"]["title"]
+    assert message["notification"]["image"] == "https://acme.test/i/tee-1.jpg"
+    [sent] = cart_body(client, keys)["messages"]
+    assert (sent["channel"], sent["status"], sent["provider"]) == ("push", "sent", "push")

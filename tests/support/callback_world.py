@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from starlette.testclient import TestClient
 
 from cartback.app import Runtime
 from cartback.carts.models import Cart, TimelineEntry
@@ -18,7 +19,7 @@ from cartback.core.db import transaction
 from cartback.flows.models import Enrollment, Flow
 from cartback.messages.models import Message
 from cartback.queue import Job
-from support.callback_samples import MAILGUN_KEY, sendgrid_public_key
+from support.callback_samples import MAILGUN_KEY, json_sample, sendgrid_public_key
 from support.factories import StoreKeys, make_store
 
 PROBLEM = "application/problem+json"
@@ -202,3 +203,56 @@ def add_contact(
                 orders_count=0, created_at=now, updated_at=now,
             )
         )  # fmt: skip
+
+
+# --- Telegram: deep links and bot updates as Telegram sends them -----------------------------
+
+
+def telegram_link(client: TestClient, store: StoreKeys, **who: str) -> Any:
+    return client.post("/v1/contacts/telegram-link", json=who, headers=store.auth)
+
+
+def start_token(client: TestClient, store: StoreKeys, **who: str) -> str:
+    response = telegram_link(client, store, **who)
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    prefix = "https://t.me/acme_shoes_bot?start="
+    assert url.startswith(prefix)
+    return url.removeprefix(prefix)
+
+
+def update(text: str, *, update_id: int = 900001) -> dict[str, Any]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": 17,
+            "from": {"id": 123456789, "is_bot": False, "first_name": "Anna", "username": "anna_k"},
+            "chat": {"id": 123456789, "first_name": "Anna", "type": "private"},
+            "date": 1735689600,
+            "text": text,
+        },
+    }
+
+
+def button(data: str = "optout:cart", query_id: str = "4382bfdwdsb323b2d9") -> dict[str, Any]:
+    sent = json_sample("telegram_send_message_response")["result"]
+    return {
+        "update_id": 900002,
+        "callback_query": {
+            "id": query_id,
+            "from": {"id": 123456789, "is_bot": False, "first_name": "Anna", "username": "anna_k"},
+            "message": sent,
+            "chat_instance": "-1",
+            "data": data,
+        },
+    }
+
+
+def post_telegram(
+    client: TestClient, store: StoreKeys, body: dict[str, Any], secret: str = TG_SECRET
+) -> Any:
+    return client.post(
+        f"/v1/callbacks/telegram/{store.id}",
+        json=body,
+        headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+    )

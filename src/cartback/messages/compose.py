@@ -375,6 +375,7 @@ class Composer:
             title=text.title,
             body=text.body,
             url=self.links.restore(message_id),
+            icon_url=_first_image(cart),
             ttl_seconds=settings.channels.webpush.ttl_seconds
             if settings.channels.webpush
             else 86400,
@@ -433,6 +434,15 @@ def _push_to_all(
     if first_error is not None:
         raise first_error
     raise PermanentSendError("push.no_device", "no push subscription this store can reach")
+
+
+def _first_image(cart: Cart) -> str | None:
+    """The first item's picture, shown large in the notification where the platform can."""
+    for item in cart.items:
+        image = item.get("image_url")
+        if isinstance(image, str) and image.startswith(("https://", "http://")):
+            return image
+    return None
 
 
 def _hash(text: str) -> str:
