@@ -298,53 +298,36 @@ def test_the_frequency_budget_skips_a_step_too_close_to_the_last_message(
     assert (skipped["step"], skipped["reason"]) == (1, "frequency_cap")
 
 
-def test_whatsapp_re_engagement_required_falls_back_to_the_steps_email(
+@pytest.mark.parametrize(
+    ("first", "phone", "code"),
+    [
+        ("sms", UNSUBSCRIBED, "twilio.21610"),  # the number replied STOP to Twilio before
+        ("whatsapp", "(415) 555-0006", "whatsapp.131047"),  # re-engagement required
+    ],
+)
+def test_a_permanent_failure_falls_back_to_the_steps_email_at_once(
     client: TestClient,
     runtime: Runtime,
     clock: ManualClock,
     shop: StoreKeys,
     providers: Providers,
     smtp_sink: SmtpSink,
+    first: str,
+    phone: str,
+    code: str,
 ) -> None:
-    use_flow(runtime, clock, shop, {"steps": [{"after": "2h", "channels": ["whatsapp", "email"]}]})
+    use_flow(runtime, clock, shop, {"steps": [{"after": "2h", "channels": [first, "email"]}]})
     clock.set(clock.now() + 8 * HOUR)
-    post_events(client, shop, shopper(at=clock.now(), phone="(415) 555-0006"))
+    post_events(client, shop, shopper(at=clock.now(), phone=phone))
     advance(runtime, clock, 30 * MINUTE)
     advance(runtime, clock, 2 * HOUR)
 
-    assert [m["to"] for m in providers.whatsapp_to()] == [NOT_ENGAGED]
+    assert len(providers.twilio.received) + len(providers.whatsapp.received) == 1
     assert len(smtp_sink.received) == 1
     body = cart(client, shop)
     by_channel = {m["channel"]: m for m in body["messages"]}
-    assert (by_channel["whatsapp"]["status"], by_channel["whatsapp"]["error_code"]) == (
-        "failed",
-        "whatsapp.131047",
-    )
-    assert by_channel["email"]["status"] == "sent"
-    assert ("step.fallback", 0, "email") in decisions(body)
-
-
-def test_twilio_21610_marks_the_sms_failed_and_the_step_falls_back_to_email(
-    client: TestClient,
-    runtime: Runtime,
-    clock: ManualClock,
-    shop: StoreKeys,
-    providers: Providers,
-    smtp_sink: SmtpSink,
-) -> None:
-    use_flow(runtime, clock, shop, {"steps": [{"after": "30m", "channels": ["sms", "email"]}]})
-    clock.set(clock.now() + 8 * HOUR)
-    post_events(client, shop, shopper(at=clock.now(), phone=UNSUBSCRIBED))
-    advance(runtime, clock, 30 * MINUTE)
-    advance(runtime, clock, 30 * MINUTE)
-
-    assert [m["To"] for m in providers.sms_to()] == [UNSUBSCRIBED]
-    assert len(smtp_sink.received) == 1
-    body = cart(client, shop)
-    by_channel = {m["channel"]: m for m in body["messages"]}
-    assert by_channel["sms"]["status"] == "failed"
-    assert by_channel["sms"]["error_code"] == "twilio.21610"
-    assert by_channel["sms"]["cost_micros"] is None
+    assert (by_channel[first]["status"], by_channel[first]["error_code"]) == ("failed", code)
+    assert by_channel[first]["cost_micros"] is None  # a refused send costs nothing
     assert by_channel["email"]["status"] == "sent"
     assert ("step.fallback", 0, "email") in decisions(body)
     assert body["reminders_sent"] == 1

@@ -236,16 +236,11 @@ def test_push_subscriptions_refuse_bad_input_with_a_named_field(
     assert unauthenticated.status_code == 401
 
 
-# --- cost ------------------------------------------------------------------------------------
-
-
-def test_stats_report_cost_per_channel_and_revenue_per_unit_of_cost(
-    client: TestClient, runtime: Runtime, clock: ManualClock, serve: Serve
-) -> None:
-    def twilio(request: Received) -> Reply:
-        return Reply(201, json.dumps({"sid": "SM" + "1" * 32, "status": "queued"}).encode())
-
-    stand_in = serve(twilio)
+def sms_store(
+    runtime: Runtime, clock: ManualClock, twilio_url: str, *, costs: Any = None, **sms: Any
+) -> StoreKeys:
+    """A US store texting through a Twilio stand-in, one SMS step an hour after abandonment;
+    the clock moved to the US daytime."""
     keys = make_store(
         runtime,
         clock,
@@ -256,15 +251,30 @@ def test_stats_report_cost_per_channel_and_revenue_per_unit_of_cost(
                 "twilio": {
                     "account_sid": "AC" + "a" * 32,
                     "auth_token": "t",
-                    "api_base_url": stand_in.url,
+                    "api_base_url": twilio_url,
                 },
                 "from_number": "+14155550000",
+                **sms,
             }
         },
-        costs={"sms_segment": {"US": "0.0079"}},
+        costs=costs or {},
     )
     use_flow(runtime, clock, keys, {"steps": [{"after": "1h", "channel": "sms"}]})
-    clock.set(clock.now() + 8 * HOUR)  # daytime in the US
+    clock.set(clock.now() + 8 * HOUR)
+    return keys
+
+
+# --- cost ------------------------------------------------------------------------------------
+
+
+def test_stats_report_cost_per_channel_and_revenue_per_unit_of_cost(
+    client: TestClient, runtime: Runtime, clock: ManualClock, serve: Serve
+) -> None:
+    def twilio(request: Received) -> Reply:
+        return Reply(201, json.dumps({"sid": "SM" + "1" * 32, "status": "queued"}).encode())
+
+    stand_in = serve(twilio)
+    keys = sms_store(runtime, clock, stand_in.url, costs={"sms_segment": {"US": "0.0079"}})
     post_events(
         client,
         keys,
@@ -297,26 +307,7 @@ def test_sms_never_exceed_the_providers_rate_in_any_ten_second_window(
         return Reply(201, json.dumps({"sid": f"SM{len(sent_at):032d}"}).encode())
 
     stand_in = serve(twilio)
-    keys = make_store(
-        runtime,
-        clock,
-        country="US",
-        channels={
-            "sms": {
-                "provider": "twilio",
-                "twilio": {
-                    "account_sid": "AC" + "a" * 32,
-                    "auth_token": "t",
-                    "api_base_url": stand_in.url,
-                },
-                "from_number": "+14155550000",
-                "rate_per_second": 0.5,  # one every 2 s
-                "burst": 2,
-            }
-        },
-    )
-    use_flow(runtime, clock, keys, {"steps": [{"after": "1h", "channel": "sms"}]})
-    clock.set(clock.now() + 8 * HOUR)
+    keys = sms_store(runtime, clock, stand_in.url, rate_per_second=0.5, burst=2)  # 1 per 2 s
     post_events(
         client,
         keys,

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from cartback.carts.models import Cart, CartStatus, Order
 from cartback.content import minor_to_decimal
-from cartback.messages.models import Message, MessageStatus
+from cartback.messages.models import MAY_HAVE_REACHED, Message, MessageStatus
 
 MICROS = Decimal(1_000_000)
 
@@ -92,20 +92,6 @@ def stats(
     return out
 
 
-_REACHED = [
-    s.value
-    for s in (
-        MessageStatus.SENT,
-        MessageStatus.DELIVERED,
-        MessageStatus.OPENED,
-        MessageStatus.CLICKED,
-        MessageStatus.UNKNOWN,
-        MessageStatus.COMPLAINED,
-        MessageStatus.UNSUBSCRIBED,
-    )
-]
-
-
 def _per_channel(
     session: Session, out: Stats, store_id: str, start: datetime, end: datetime, currency: str
 ) -> None:
@@ -157,7 +143,7 @@ def _last_touch_revenue(
             Order.placed_at < end,
             Message.store_id == store_id,
             Message.created_at <= Order.placed_at,
-            Message.status.in_(_REACHED),
+            Message.status.in_([s.value for s in MAY_HAVE_REACHED]),
         )
     ).all()
     last: dict[str, tuple[datetime, str, int]] = {}

@@ -21,6 +21,7 @@ from cartback.core.ids import new_id
 from cartback.core.services import read_session, services
 from cartback.errors import BadRequest
 from cartback.ingest.schemas import ConsentProof, ContactIn, Strict
+from cartback.ingest.service import identify_contact
 from cartback.stores.api import bearer_key
 from cartback.stores.models import Store
 from cartback.stores.service import authenticate, store_settings
@@ -71,21 +72,12 @@ async def add_push_subscription(
 
     def work(session: Session) -> dict[str, Any]:
         now = svc.clock.now()
-        data = body.contact
-        contact = contacts.identify(
+        contact = identify_contact(
             session,
             store_id=store_id,
-            fields=contacts.ContactFields(
-                email=data.email,
-                phone=data.phone,
-                first_name=data.first_name,
-                locale=data.locale,
-                timezone=data.timezone,
-                external_id=data.external_id,
-                country=data.country,
-            ),
-            now=now,
+            data=body.contact,
             default_country=settings.country,
+            now=now,
         )
         endpoint = body.endpoint if body.kind == "web" else body.token
         assert endpoint is not None

@@ -56,6 +56,27 @@ def apply_event(
     return True
 
 
+def identify_contact(
+    session: Session, *, store_id: str, data: ContactIn, default_country: str | None, now: datetime
+) -> Contact:
+    """The store's contact these fields name (found or created, fields filled in)."""
+    return contacts.identify(
+        session,
+        store_id=store_id,
+        fields=contacts.ContactFields(
+            email=data.email,
+            phone=data.phone,
+            first_name=data.first_name,
+            locale=data.locale,
+            timezone=data.timezone,
+            external_id=data.external_id,
+            country=data.country,
+        ),
+        now=now,
+        default_country=default_country,
+    )
+
+
 class _Applier:
     def __init__(self, session: Session, store_id: str, settings: StoreSettings, now: datetime):
         self.session = session
@@ -89,20 +110,12 @@ class _Applier:
     def _contact(self, data: ContactIn, at: datetime) -> Contact | None:
         if not (data.email or data.phone or data.external_id):
             return None
-        contact = contacts.identify(
+        contact = identify_contact(
             self.session,
             store_id=self.store_id,
-            fields=contacts.ContactFields(
-                email=data.email,
-                phone=data.phone,
-                first_name=data.first_name,
-                locale=data.locale,
-                timezone=data.timezone,
-                external_id=data.external_id,
-                country=data.country,
-            ),
-            now=self.now,
+            data=data,
             default_country=self.settings.country,
+            now=self.now,
         )
         proof = data.consent_proof.model_dump(exclude_none=True) if data.consent_proof else {}
         for channel, granted in (data.consent or {}).items():

@@ -27,6 +27,22 @@ class MessageStatus(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+# A message in one of these may have reached the shopper: it counts against the frequency
+# budget, makes a step "sent" for the next step's condition, and takes last-touch credit.
+MAY_HAVE_REACHED = frozenset(
+    {
+        MessageStatus.SENDING,
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.OPENED,
+        MessageStatus.CLICKED,
+        MessageStatus.UNKNOWN,
+        MessageStatus.COMPLAINED,
+        MessageStatus.UNSUBSCRIBED,
+    }
+)
+
+
 class Message(Base):
     """One delivery to one contact on one channel; at most one per (enrollment, step, channel).
 

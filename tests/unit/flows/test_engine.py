@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -23,33 +22,16 @@ from cartback.flows.engine import (
     decide,
     entry_refusal,
 )
-from cartback.flows.policy import ChannelState, PolicyInput
+from cartback.flows.policy import ChannelState
 from cartback.stores.schemas import ContactPolicy
+from support.policy_inputs import EMAIL, T0, policy_input
 
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday, noon in UTC
 FLOW = default_flow()
 CART = CartView(status="abandoned", value=5000, item_count=2, abandoned_at=T0)
-EMAIL = ChannelState(address="ann@example.com")
 POLICY = ContactPolicy()
 
 
-def facts(**changes: Any) -> PolicyInput:
-    base = PolicyInput(
-        channels={"email": EMAIL},
-        timezone="UTC",
-        country=None,
-        orders_count=0,
-        abandoned_at=T0,
-        last_message_at=None,
-        journey_messages=0,
-        journey_sms=0,
-        external_message_at=None,
-        pending_order_at=None,
-        ignored_journeys=0,
-    )
-    return replace(base, **changes)
-
-
+facts = policy_input
 ANN = facts()
 
 

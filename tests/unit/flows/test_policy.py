@@ -21,27 +21,20 @@ from cartback.flows.policy import (
     contact_verdict,
 )
 from cartback.stores.schemas import ContactPolicy, CountryRule, QuietHours
+from support.policy_inputs import T0, policy_input
 
-MONDAY_NOON = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+MONDAY_NOON = T0
 SMS = ChannelState("+37060012345", consent=True)
 POLICY = ContactPolicy()
 
 
 def facts(**changes: Any) -> PolicyInput:
-    base = PolicyInput(
-        channels={"sms": SMS, "email": ChannelState("ann@example.com")},
-        timezone="UTC",
-        country="LT",
-        orders_count=0,
-        abandoned_at=MONDAY_NOON,
-        last_message_at=None,
-        journey_messages=0,
-        journey_sms=0,
-        external_message_at=None,
-        pending_order_at=None,
-        ignored_journeys=0,
-    )
-    return replace(base, **changes)
+    """A Lithuanian shopper who opted in to SMS."""
+    defaults: dict[str, Any] = {
+        "channels": {"sms": SMS, "email": ChannelState("ann@example.com")},
+        "country": "LT",
+    }
+    return policy_input(**{**defaults, **changes})
 
 
 def test_sms_needs_an_opt_in_and_never_goes_to_a_suppressed_number() -> None:

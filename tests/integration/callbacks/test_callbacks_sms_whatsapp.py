@@ -32,7 +32,6 @@ from support.callback_world import (
     WA_FAILED,
     Seeded,
     add_contact,
-    callback_store,
     consents,
     message,
     problem,
@@ -41,18 +40,6 @@ from support.callback_world import (
     suppressions,
 )
 from support.factories import StoreKeys, make_store
-
-
-@pytest.fixture
-def shop(runtime: Runtime, clock: ManualClock) -> StoreKeys:
-    return callback_store(runtime, clock)
-
-
-@pytest.fixture
-def bare(runtime: Runtime, clock: ManualClock) -> StoreKeys:
-    """A store with no channel set up for callbacks."""
-    return make_store(runtime, clock, name="Bare Store")
-
 
 # --- Twilio ---------------------------------------------------------------------------------
 

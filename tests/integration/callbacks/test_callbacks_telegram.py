@@ -19,7 +19,6 @@ from support.callback_world import (
     TG_SECRET,
     add_contact,
     button,
-    callback_store,
     consents,
     post_telegram,
     problem,
@@ -29,17 +28,6 @@ from support.callback_world import (
     update,
 )
 from support.factories import StoreKeys, make_store
-
-
-@pytest.fixture
-def shop(runtime: Runtime, clock: ManualClock) -> StoreKeys:
-    return callback_store(runtime, clock)
-
-
-@pytest.fixture
-def bare(runtime: Runtime, clock: ManualClock) -> StoreKeys:
-    """A store with no channel set up for callbacks."""
-    return make_store(runtime, clock, name="Bare Store")
 
 
 @pytest.mark.parametrize(

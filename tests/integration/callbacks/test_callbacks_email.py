@@ -29,26 +29,13 @@ from support.callback_world import (
     SES_ID,
     TOPIC,
     Seeded,
-    callback_store,
     message,
     problem,
     seed,
     state,
     suppressions,
 )
-from support.factories import StoreKeys, make_store
-
-
-@pytest.fixture
-def shop(runtime: Runtime, clock: ManualClock) -> StoreKeys:
-    return callback_store(runtime, clock)
-
-
-@pytest.fixture
-def bare(runtime: Runtime, clock: ManualClock) -> StoreKeys:
-    """A store with no channel set up for callbacks."""
-    return make_store(runtime, clock, name="Bare Store")
-
+from support.factories import StoreKeys
 
 # --- email: Amazon SES ---------------------------------------------------------------------
 
