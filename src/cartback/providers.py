@@ -196,16 +196,24 @@ class Providers:
         )
 
     def limiter(self, store_id: str, settings: StoreSettings, channel: str) -> TokenBucket | None:
-        """SMS: the configured rate per sender number (Twilio: 1/s per long code)."""
-        config = settings.channels.sms
-        if channel != "sms" or config is None:
+        """The provider's send rate per sender: SMS as configured (Twilio: 1/s per long
+        code), WhatsApp per business number, Telegram per bot."""
+        channels = settings.channels
+        rate: tuple[float, int] | None = None
+        if channel == "sms" and channels.sms is not None:
+            rate = (channels.sms.rate_per_second, channels.sms.burst)
+        elif channel == "whatsapp" and channels.whatsapp is not None:
+            rate = (channels.whatsapp.rate_per_second, 1)
+        elif channel == "telegram" and channels.telegram is not None:
+            rate = (channels.telegram.rate_per_second, 1)
+        if rate is None:
             return None
-        rate = (config.rate_per_second, config.burst)
+        per_second, burst = rate
         return self._get(
             store_id,
-            "sms_rate",
+            f"{channel}_rate",
             rate,
-            lambda: TokenBucket(self._clock, rate=config.rate_per_second, burst=config.burst),
+            lambda: TokenBucket(self._clock, rate=per_second, burst=burst),
         )
 
     def team_alert(self, store_id: str, settings: StoreSettings) -> WebhookAlert | None:

@@ -94,6 +94,8 @@ class WhatsAppSettings(_Settings):
     api_base_url: str = "https://graph.facebook.com"
     api_version: str = "v24.0"
     language: str = Field("en_US", description="template language when a step names none")
+    # Cloud API throughput per business number: 80 messages/s by default
+    rate_per_second: float = Field(80.0, gt=0, le=1000)
 
 
 class TelegramSettings(_Settings):
@@ -103,6 +105,8 @@ class TelegramSettings(_Settings):
         min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$", description="secret_token"
     )
     api_base_url: str = "https://api.telegram.org"
+    # the Bot API's broadcast limit: about 30 messages/s per bot
+    rate_per_second: float = Field(30.0, gt=0, le=1000)
 
 
 class WebPushSettings(_Settings):
