@@ -62,6 +62,13 @@ def test_configure_show_and_test_the_sms_channel(
     assert (form["To"], form["From"]) == ("+14155550142", "+14155550100")
     assert form["Body"].startswith("Acme Shoes: a test message")
 
+    # a later file adds a setting without undoing the SMS provider
+    more = tmp_path / "more.yaml"
+    more.write_text("channels:\n  sms: {rate_per_second: 2}\npolicy: {min_gap: 12h}\n")
+    merged = cartback.run("store", "configure", "Acme Shoes", str(more)).stdout
+    assert "rate_per_second: 2.0" in merged and "from_number: '+14155550100'" in merged
+    assert "min_gap: 12h" in merged and "max_per_journey: 4" in merged
+
     refused = cartback.run("channels", "test", "Acme Shoes", "sms", UNSUBSCRIBED, check=False)
     assert refused.returncode == 1
     assert "The provider refused: twilio.21610" in refused.stderr

@@ -303,8 +303,9 @@ def store_configure(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Change a store's settings: sender, channels and their providers, contact policy,
-    costs. Top-level keys in FILE replace the store's; the rest stay. Prints the result
-    with every credential redacted."""
+    costs. FILE is merged into the current settings key by key (``channels: {sms: ...}``
+    leaves WhatsApp as it is); ``null`` removes a setting. Prints the result with every
+    credential redacted."""
     with friendly_errors():
         settings = settings_from(database_url=database_url)
         from cartback.stores.service import find_store, update_settings
@@ -317,9 +318,23 @@ def store_configure(
             raise fail(f"{file} must hold a mapping of settings, e.g. 'locale: lt'")
 
         def save(session: Any, now: Any) -> dict[str, Any]:
-            return update_settings(session, find_store(session, store), changes).redacted()
+            found = find_store(session, store)
+            merged = _deep_merge(found.settings, changes)
+            return update_settings(session, found, merged).redacted()
 
         typer.echo(yaml.safe_dump(_with_session(settings, save), sort_keys=False))
+
+
+def _deep_merge(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        elif value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 @store_app.command("show")
