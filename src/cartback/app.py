@@ -18,6 +18,7 @@ from cartback.api.app import build_api
 from cartback.carts import jobs as cart_jobs
 from cartback.channels import OutboxChannel
 from cartback.channels.breaker import CircuitBreaker
+from cartback.collect import jobs as collect_jobs
 from cartback.content import EmailRenderer, ShortRenderer
 from cartback.core.clock import Clock, SystemClock
 from cartback.core.db import make_engine, make_sessionmaker, transaction
@@ -140,6 +141,9 @@ def build_runtime(
         runtime.registry, clock, expiry=settings.cart_expiry, on_expired=flow_jobs.end_expired
     )
     ingest_jobs.register(runtime.registry, clock, retention=settings.event_retention)
+    collect_jobs.register(
+        runtime.registry, collect_jobs.CollectDeps(clock, runtime.renderer, providers)
+    )
     # Maintenance only writes in its session: it may share a claim's transaction.
     runtime.registry.mark_batched(cart_jobs.EXPIRE_JOB)
     runtime.registry.mark_batched(ingest_jobs.PRUNE_JOB)

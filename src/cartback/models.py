@@ -2,6 +2,7 @@
 
 from cartback.callbacks.models import CallbackReceipt
 from cartback.carts.models import Cart, Order, TimelineEntry
+from cartback.collect.models import CartEmail, PriceWatch, Visitor, VisitorCart
 from cartback.contacts.models import Consent, Contact, PushSubscription, Suppression
 from cartback.core.db import Base
 from cartback.flows.models import Enrollment, Flow
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "CallbackReceipt",
     "Cart",
+    "CartEmail",
     "Consent",
     "Contact",
     "Enrollment",
@@ -26,9 +28,12 @@ __all__ = [
     "Job",
     "Message",
     "Order",
+    "PriceWatch",
     "PushSubscription",
     "Store",
     "Suppression",
     "TimelineEntry",
+    "Visitor",
+    "VisitorCart",
     "metadata",
 ]

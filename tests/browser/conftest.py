@@ -8,6 +8,10 @@ a local stand-in; any other non-loopback request is aborted and fails the test. 
 also resolves no host name at all (``--host-resolver-rules``), because Playwright does
 not route the hops of a redirect (microsoft/playwright#33882): the shop page that a
 restore link redirects to is requested by the browser but never resolved or fetched.
+
+The browser plays a shopper, not a robot: it reports no ``navigator.webdriver`` and a plain
+Chrome User-Agent, else cartback's bot filter (cartback.collect.bots) would rightly set
+aside every cart the storefront snippet sends from it.
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from browser_support import LOOPBACK, LiveServer, NetworkLog, host_of
+from browser_support import (
+    LOOPBACK,
+    CollectLog,
+    DemoServer,
+    LiveServer,
+    NetworkLog,
+    OpenContext,
+    Outage,
+    host_of,
+)
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -31,8 +46,12 @@ from playwright.sync_api import (
     Route,
     sync_playwright,
 )
+from starlette.types import ASGIApp
 
 from cartback.app import Runtime, create_app
+from cartback.core.clock import ManualClock
+from cartback.core.db import transaction
+from cartback.demo.store import create_demo_store, demo_app
 from cartback.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -47,6 +66,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     # no DNS look-up ever leaves the machine, even for a redirect Playwright cannot route
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    # navigator.webdriver is false, as in a shopper's browser
+    "--disable-blink-features=AutomationControlled",
 ]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 # a grey placeholder for the shop's product images, so a screenshot shows where they go
@@ -105,13 +126,10 @@ def settings(database_url: str, tmp_path: Path, listening_socket: socket.socket)
     )
 
 
-@pytest.fixture
-def live_server(
-    runtime: Runtime, settings: Settings, listening_socket: socket.socket
-) -> Iterator[LiveServer]:
-    config = uvicorn.Config(
-        create_app(runtime), log_level="warning", access_log=False, ws="none", lifespan="on"
-    )
+@contextmanager
+def serving(app: ASGIApp, url: str, listening_socket: socket.socket) -> Iterator[LiveServer]:
+    """``app`` served by uvicorn in a thread on ``listening_socket`` (whose URL is ``url``)."""
+    config = uvicorn.Config(app, log_level="warning", access_log=False, ws="none", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [listening_socket]}, daemon=True
@@ -122,9 +140,9 @@ def live_server(
         assert thread.is_alive(), "uvicorn stopped while starting"
         assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
         time.sleep(0.02)
-    api = httpx.Client(base_url=settings.base_url, timeout=10)
+    api = httpx.Client(base_url=url, timeout=10)
     try:
-        yield LiveServer(url=settings.base_url, api=api)
+        yield LiveServer(url=url, api=api)
     finally:
         api.close()
         server.should_exit = True
@@ -133,13 +151,52 @@ def live_server(
 
 
 @pytest.fixture
+def live_server(
+    runtime: Runtime, settings: Settings, listening_socket: socket.socket
+) -> Iterator[LiveServer]:
+    with serving(create_app(runtime), settings.base_url, listening_socket) as live:
+        yield live
+
+
+@pytest.fixture
+def demo_server(
+    runtime: Runtime, settings: Settings, clock: ManualClock, listening_socket: socket.socket
+) -> Iterator[DemoServer]:
+    """The demo store and the app `cartback demo` serves, on the port the settings name."""
+    with transaction(runtime.sessions) as session:
+        made = create_demo_store(session, now=clock.now(), base_url=settings.base_url)
+        store_id, api_key = made.store.id, made.api_key
+    outage = Outage(demo_app(runtime, store_id))
+    with serving(outage, settings.base_url, listening_socket) as live:
+        yield DemoServer(live, api_key, store_id, outage)
+
+
+@pytest.fixture
 def network() -> NetworkLog:
     return NetworkLog()
 
 
+@pytest.fixture(scope="session")
+def user_agent(browser: Browser) -> str:
+    """Chrome's own User-Agent for this version, without the "Headless" a bot filter reads."""
+    return (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        f"Chrome/{browser.version} Safari/537.36"
+    )
+
+
 @pytest.fixture
-def context(browser: Browser, network: NetworkLog) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+def collected() -> CollectLog:
+    return CollectLog()
+
+
+@pytest.fixture
+def open_context(
+    browser: Browser, network: NetworkLog, collected: CollectLog, user_agent: str
+) -> Iterator[OpenContext]:
+    """Opens browser contexts (``new_context`` options) whose requests are all recorded and
+    kept on this machine; a test may open a second one, a shopper's other device."""
+    opened: list[BrowserContext] = []
 
     def record(request: Request) -> None:
         network.urls.append(request.url)
@@ -157,16 +214,29 @@ def context(browser: Browser, network: NetworkLog) -> Iterator[BrowserContext]:
             network.blocked.append(route.request.url)
             route.abort("blockedbyclient")
 
-    ctx.on("request", record)
-    ctx.route("**/*", guard)
+    def open_(**options: Any) -> BrowserContext:
+        options = {"viewport": {"width": 1100, "height": 900}, "user_agent": user_agent, **options}
+        ctx = browser.new_context(**options)
+        opened.append(ctx)
+        collected.watch(ctx)
+        ctx.on("request", record)
+        ctx.route("**/*", guard)
+        return ctx
+
     try:
-        yield ctx
+        yield open_
     finally:
-        ctx.unroute_all(behavior="ignoreErrors")
-        ctx.close()
+        for ctx in opened:
+            ctx.unroute_all(behavior="ignoreErrors")
+            ctx.close()
     assert network.blocked == [], f"pages requested hosts off this machine: {network.blocked}"
     off = network.hosts() - {LOOPBACK} - network.stubbed_hosts
     assert off == set(), f"pages requested hosts off this machine: {sorted(off)}"
+
+
+@pytest.fixture
+def context(open_context: OpenContext) -> BrowserContext:
+    return open_context()
 
 
 @pytest.fixture

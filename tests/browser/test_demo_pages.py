@@ -4,80 +4,23 @@ the demo's own app on 127.0.0.1 (no CDN, no shop host, nothing off this machine)
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from browser_support import LOOPBACK, LiveServer, NetworkLog
+from browser_support import LOOPBACK, DemoServer, LiveServer, NetworkLog
 from playwright.sync_api import Frame, Page, expect
 
 from cartback.app import Runtime
 from cartback.core.clock import ManualClock
-from cartback.core.db import transaction
 from cartback.demo.catalogue import BY_SLUG, CURRENCY, cart_url
-from cartback.demo.store import DEMO_NOTE, create_demo_store, demo_app
-from cartback.settings import Settings
+from cartback.demo.store import DEMO_NOTE
 from support.factories import advance, iso
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 JACKET = BY_SLUG["waxed-jacket"]  # €189.00
 CART_ID = "demo-cart-001"
-
-
-@dataclass(frozen=True)
-class DemoServer:
-    live: LiveServer
-    api_key: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"}
-
-    def cart(self) -> dict[str, Any]:
-        response = self.live.api.get(f"/v1/carts/{CART_ID}", headers=self.auth)
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-
-@pytest.fixture
-def demo_server(
-    runtime: Runtime, settings: Settings, clock: ManualClock, listening_socket: socket.socket
-) -> Iterator[DemoServer]:
-    """The demo store and the app `cartback demo` serves, on the port the settings name."""
-    with transaction(runtime.sessions) as session:
-        made = create_demo_store(session, now=clock.now(), base_url=settings.base_url)
-        store_id, api_key = made.store.id, made.api_key
-    config = uvicorn.Config(
-        demo_app(runtime, store_id), log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [listening_socket]}, daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-        time.sleep(0.02)
-    api = httpx.Client(base_url=settings.base_url, timeout=10)
-    try:
-        yield DemoServer(LiveServer(url=settings.base_url, api=api), api_key)
-    finally:
-        api.close()
-        server.should_exit = True
-        thread.join(timeout=10)
-        assert not thread.is_alive(), "uvicorn did not shut down"
 
 
 @pytest.fixture
@@ -101,7 +44,7 @@ def reminded(demo_server: DemoServer, runtime: Runtime, clock: ManualClock) -> D
     assert response.status_code == 200, response.text
     advance(runtime, clock, 30 * MINUTE)  # abandoned
     advance(runtime, clock, 1 * HOUR)  # the first reminder is due an hour later
-    assert [m["status"] for m in demo_server.cart()["messages"]] == ["sent"]
+    assert [m["status"] for m in demo_server.cart(CART_ID)["messages"]] == ["sent"]
     return demo_server
 
 
@@ -126,7 +69,7 @@ def test_the_demo_reminder_shows_local_images_and_restores_to_the_demo_cart_page
     assert thumb.get_attribute("src") == f"{live.url}/demo/img/waxed-jacket.svg"
     assert thumb.evaluate("img => img.complete && img.naturalWidth") > 0
     page.screenshot(path=artifacts / "demo-outbox-message.png", full_page=True)
-    assert reminded.cart()["messages"][0]["status"] == "sent"  # previewing is not opening
+    assert reminded.cart(CART_ID)["messages"][0]["status"] == "sent"  # previewing is not opening
 
     # when the shopper's "Return to your cart" is clicked inside the (sandboxed) iframe
     with page.expect_request(lambda r: "/demo/cart/" in r.url) as landing:
@@ -142,7 +85,7 @@ def test_the_demo_reminder_shows_local_images_and_restores_to_the_demo_cart_page
     )
     assert hop.redirected_from is not None
     assert hop.redirected_from.url.startswith(f"{live.url}/r/")
-    body = reminded.cart()
+    body = reminded.cart(CART_ID)
     assert body["messages"][0]["status"] == "clicked"
     assert [e["kind"] for e in body["timeline"]].count("message.clicked") == 1
 
@@ -178,6 +121,7 @@ def test_the_demo_store_pages_stand_alone(
 
     page.get_by_role("link", name="Demo Outfitters").click()
     expect(page.locator(".grid img")).to_have_count(len(BY_SLUG))
+    page.wait_for_load_state("load")  # the images too
     widths = page.locator(".grid img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
     assert all(width > 0 for width in widths), widths
     page.screenshot(path=artifacts / "demo-store-front.png", full_page=True)

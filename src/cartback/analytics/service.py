@@ -43,7 +43,12 @@ def stats(
     out = Stats()
     abandoned = (
         select(Cart.status, func.count())
-        .where(Cart.store_id == store_id, Cart.abandoned_at >= start, Cart.abandoned_at < end)
+        .where(
+            Cart.store_id == store_id,
+            Cart.abandoned_at >= start,
+            Cart.abandoned_at < end,
+            Cart.junk_reason.is_(None),  # a bot's cart is no lost sale
+        )
         .group_by(Cart.status)
     )
     by_status = {status: n for status, n in session.execute(abandoned).all()}

@@ -12,9 +12,12 @@ from cartback import __version__
 from cartback.analytics.api import router as stats_router
 from cartback.api import carts, contacts, ops, outbox, problems
 from cartback.callbacks.api import router as callbacks_router
+from cartback.collect import router as collect_router
 from cartback.core.services import Services
 from cartback.ingest.api import fast_route as ingest_fast_route
 from cartback.ingest.api import router as ingest_router
+from cartback.ingest.platforms import api as platforms_api
+from cartback.snippet.api import router as snippet_router
 from cartback.tracking.api import router as tracking_router
 
 DESCRIPTION = """Self-hosted abandoned-cart recovery.
@@ -34,7 +37,10 @@ def build_api(svc: Services) -> FastAPI:
     app.include_router(contacts.router)
     app.include_router(stats_router)
     app.include_router(tracking_router)
+    app.include_router(snippet_router)
+    app.include_router(collect_router)
     app.include_router(callbacks_router)
+    app.include_router(platforms_api.router)
     app.include_router(ops.router)
     app.include_router(outbox.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

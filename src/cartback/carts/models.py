@@ -60,6 +60,8 @@ class Cart(Base):
     abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    # why this cart is a bot's (cartback.collect.bots): it never enters a journey or the stats
+    junk_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

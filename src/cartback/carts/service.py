@@ -3,6 +3,7 @@
 active --no activity for the store's threshold--> abandoned
 abandoned --newer activity--> active (the running journey ends)
 active|abandoned --order--> purchased, or recovered when a reminder went out first
+cleared --an order naming it, within the attribution window--> purchased or recovered
 active|abandoned --emptied--> cleared
 active|abandoned --no activity for cart_expiry--> expired
 """
@@ -269,7 +270,7 @@ def record_order(
             .where(Contact.id == data.contact.id)
             .values(orders_count=Contact.orders_count + 1)
         )
-    if cart is not None and cart.status in OPEN_STATUSES:
+    if cart is not None and _still_buyable(cart, data, attribution):
         order.cart_id = cart.id
         order.recovered = cart.reminders_sent > 0
         close(
@@ -282,6 +283,20 @@ def record_order(
         order.cart_id = cart.id
     session.flush()
     return OrderResult(order, cart)
+
+
+def _still_buyable(cart: Cart, data: OrderIn, attribution: timedelta) -> bool:
+    """An open cart; or one the order names that was emptied within the attribution window
+    before it. Platforms empty or delete a cart as its order is placed, and their webhooks
+    come in any order: Shopify's ``checkouts/delete`` may arrive before ``orders/create``."""
+    if cart.status in OPEN_STATUSES:
+        return True
+    return (
+        cart.status == CartStatus.CLEARED
+        and cart.external_id == data.cart_external_id
+        and cart.closed_at is not None
+        and cart.closed_at >= data.placed_at - attribution
+    )
 
 
 def _cart_for_order(

@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 
+from cartback.cli.connect import connect_app
 from cartback.errors import CartbackError, ConfigError, ProblemError
 from cartback.settings import Settings, load_settings
 
@@ -33,6 +34,7 @@ flow_app = typer.Typer(help="The store's recovery journey.", no_args_is_help=Tru
 app.add_typer(db_app, name="db")
 app.add_typer(store_app, name="store")
 app.add_typer(flow_app, name="flow")
+app.add_typer(connect_app, name="connect")
 
 DatabaseOpt = Annotated[
     str | None,

@@ -10,12 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cartback.stores.schemas import StoreSettings
+from cartback.stores.schemas import (
+    SnippetCapture,
+    SnippetPrompt,
+    SnippetPrompts,
+    SnippetSettings,
+    StoreSettings,
+)
 
 STORE_NAME = "Demo Outfitters"
 CURRENCY = "EUR"
 LOCALE = "en"
 STORE_PATH = "/demo"  # the demo store's pages, on the demo's own server
+# The checkout's consent box: a Berlin shop, so the snippet runs in EU mode and captures
+# the email typed at checkout only once the shopper ticks it.
+CONSENT_TEXT = "Email me a reminder if I leave items in my cart. I can unsubscribe at any time."
 
 
 def store_url(base_url: str) -> str:
@@ -40,6 +49,17 @@ def store_settings(base_url: str) -> StoreSettings:
         # Musterstraße is German for "example street": realistic, and nobody's address.
         address="Demo Outfitters GmbH, Musterstraße 12, 10115 Berlin, Germany",
         abandon_after="30m",
+        snippet=SnippetSettings(
+            consent_mode="eu",
+            capture=SnippetCapture(
+                email=["#email"],
+                phone=["#phone"],
+                consent_checkbox="#consent",
+                consent_text=CONSENT_TEXT,
+            ),
+            # "Email me my cart" when the pointer leaves through the top, after 5 s
+            prompts=SnippetPrompts(exit_intent=SnippetPrompt(offer="send_cart", delay_seconds=5)),
+        ),
     )
 
 

@@ -33,6 +33,7 @@ from cartback.analytics.service import stats
 from cartback.app import Runtime, build_runtime, schedule_maintenance
 from cartback.carts.models import Cart, CartStatus
 from cartback.core.db import transaction
+from cartback.core.durations import parse_duration
 from cartback.core.logging import configure_logging
 from cartback.demo import report
 from cartback.demo.catalogue import CURRENCY, LOCALE, STORE_NAME, store_url
@@ -43,6 +44,7 @@ from cartback.demo.store import create_demo_store, demo_app
 from cartback.flows.service import current_flow, definition_of
 from cartback.queue import oldest_due
 from cartback.settings import Settings, load_settings
+from cartback.stores.service import get_store, store_settings
 
 HOST = "127.0.0.1"
 # The last reminder goes 72 h after a cart is abandoned (30 min idle); 80 h after the last
@@ -55,6 +57,9 @@ WORKER_POLL_SECONDS = 0.05
 # A job still due after this many real seconds no longer holds the clock (it may be
 # failing and retrying); the demo goes on without it.
 STUCK_SECONDS = 5.0
+# After the summary a person may play the shopper in the demo store: at 60x an abandoned
+# cart's first reminder (30 min idle, then 1 h) lands in the outbox 90 s after they leave.
+PLAY_SPEED = 60.0
 
 
 class QueueWatch:
@@ -135,6 +140,7 @@ class _Demo:
         self._last_counts: report.Counts | None = None
         self._quiet = False
         self._quiet_explained = "quiet"
+        self._first_reminder = timedelta(0)  # from abandonment, set in _create_store
         self.reads: sessionmaker[Session]  # plain read sessions, made in run()
 
     def run(self, *, keep_serving: bool) -> None:
@@ -162,6 +168,10 @@ class _Demo:
             self._summary(runtime, store_id, real_seconds, came_back)
             self._next_steps(runtime, store_id, api_key, keep_serving)
             if keep_serving:
+                # a person may play the shopper now: time and the worker run on for them
+                self.clock.play(PLAY_SPEED)
+                stop_worker = threading.Event()
+                self._start_worker(runtime, stop_worker)
                 with contextlib.suppress(KeyboardInterrupt):
                     while not server.should_exit:
                         time.sleep(0.5)
@@ -200,6 +210,8 @@ class _Demo:
                 f"{'/'.join(step.channel_order)} after {step.after}" for step in steps
             )
             offsets = ", ".join(step.after for step in steps)
+            if steps:
+                self._first_reminder = parse_duration(steps[0].after)
             self._quiet_explained = f"quiet: reminders go {offsets} after a cart is abandoned"
             return made.store.id, made.api_key, journey
 
@@ -359,7 +371,8 @@ class _Demo:
         line("")
         if not keep_serving:
             line(
-                f"Outbox: {self.base_url}/outbox (run `cartback demo` without --exit to browse it)"
+                f"Outbox: {self.base_url}/outbox (run `cartback demo` without --exit to browse it"
+                " and to play the shopper in the demo store)"
             )
             line(f"The emails are kept as .eml files in {self.paths.outbox}/")
             return
@@ -371,13 +384,27 @@ class _Demo:
                 .limit(1)
             ).scalar_one_or_none()
         line("Look around; the server keeps running:")
+        line(f"  Play the shopper:    {store_url(self.base_url)}")
         line(f"  The emails:          {self.base_url}/outbox")
         line(f"                       (and as .eml files in {self.paths.outbox}/)")
         if recovered is not None:
             line(f"  A recovered cart:    curl -s {auth} {self.base_url}/v1/carts/{recovered}")
         line(f"  The stats as JSON:   curl -s {auth} {self.base_url}/v1/stats")
         line(f"  API docs:            {self.base_url}/docs")
+        wait = self._abandon_after(runtime, store_id) + self._first_reminder
+        line("")
+        line("Play the shopper: in the demo store, add something to your cart, enter your email")
+        line("at checkout and tick the box (or give it to the prompt that opens when you leave")
+        line(f"the page), then leave. The clock runs at {PLAY_SPEED:g}x from now on: the first")
+        line(
+            f"reminder lands in the outbox about {wait.total_seconds() / PLAY_SPEED:.0f} s "
+            "later, and its link restores your cart."
+        )
         line("Press Ctrl-C to stop.")
+
+    def _abandon_after(self, runtime: Runtime, store_id: str) -> timedelta:
+        with runtime.sessions() as session:
+            return store_settings(get_store(session, store_id)).abandon_delay
 
 
 def _listen(port: int) -> socket.socket:

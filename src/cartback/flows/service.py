@@ -131,9 +131,10 @@ def enroll(session: Session, *, cart: Cart, now: datetime) -> Enrollment | None:
         if contact
         else None
     )
-    if contact is not None:  # a "call this shopper" task needs someone to call
+    if contact is not None and cart.junk_reason is None:  # a task needs someone to call
         schedule_team_alert(session, cart=cart, settings=settings, kind="abandoned", now=now)
-    refusal = entry_refusal(definition, cart_view(cart), view)
+    # a bot's cart (cartback.collect) never enters
+    refusal = "junk" if cart.junk_reason else entry_refusal(definition, cart_view(cart), view)
     if refusal is None and contact is not None:
         refusal = _end_older_journeys(session, cart=cart, contact=contact, now=now)
     if refusal is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import time, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -225,6 +225,206 @@ class ChannelSettings(_Settings):
     email_events: EmailEventSettings = Field(default_factory=EmailEventSettings)
 
 
+class ShopifySettings(_Settings):
+    """Shopify webhooks in (``POST /v1/webhooks/shopify/<store id>``)."""
+
+    webhook_secret: str = Field(
+        min_length=1,
+        max_length=256,
+        description="verifies X-Shopify-Hmac-Sha256: the app's client secret, or the key "
+        "shown under Settings > Notifications > Webhooks",
+    )
+    previous_webhook_secret: str | None = Field(
+        None, max_length=256, description="also accepted while a rotated secret rolls out"
+    )
+
+
+class WooCommerceSettings(_Settings):
+    """WooCommerce webhooks in (``POST /v1/webhooks/woocommerce/<store id>``)."""
+
+    webhook_secret: str = Field(
+        min_length=1, max_length=256, description="the webhook's Secret: X-WC-Webhook-Signature"
+    )
+
+
+# A JSON path as the generic webhook reads it: ``$`` then ``.key``, ``[0]`` or ``[*]`` steps,
+# e.g. ``$.cart.lines[*]``. Keys are anything but ``.``, ``[`` and ``]``.
+JSON_PATH = r"^\$(\.[^.\[\]]+|\[(\d+|\*)\])*$"
+JsonPath = Annotated[str, Field(pattern=JSON_PATH, max_length=300)]
+GenericKind = Literal["cart", "order", "contact", "cleared", "ignore"]
+
+
+class GenericItemFields(_Settings):
+    """Where each line item's fields are, relative to the line item (``$`` is the line)."""
+
+    sku: JsonPath = "$.sku"
+    name: JsonPath = "$.name"
+    unit_price: JsonPath = "$.price"
+    quantity: JsonPath = "$.quantity"
+    url: JsonPath | None = None
+    image_url: JsonPath | None = None
+    variant: JsonPath | None = None
+
+
+class GenericCartFields(_Settings):
+    id: JsonPath
+    items: JsonPath | None = Field(None, description="the line items, e.g. $.cart.lines[*]")
+    item: GenericItemFields = Field(default_factory=GenericItemFields)
+    currency: JsonPath | None = Field(None, description="else the store's currency")
+    restore_url: JsonPath | None = None
+
+
+class GenericContactFields(_Settings):
+    email: JsonPath | None = None
+    phone: JsonPath | None = None
+    first_name: JsonPath | None = None
+    locale: JsonPath | None = None
+    country: JsonPath | None = None
+    external_id: JsonPath | None = None
+    consent_email: JsonPath | None = Field(None, description="true: opted in; false: withdrew")
+    consent_sms: JsonPath | None = None
+
+
+class GenericOrderFields(_Settings):
+    id: JsonPath
+    total: JsonPath
+    cart_id: JsonPath | None = None
+    currency: JsonPath | None = Field(None, description="else the store's currency")
+    discount_codes: JsonPath | None = Field(None, description="e.g. $.order.coupons[*].code")
+
+
+class GenericWebhookSettings(_Settings):
+    """Any other platform (``POST /v1/webhooks/generic/<store id>``): which JSON fields of
+    its payload are the cart, contact and order, and how a request proves itself."""
+
+    auth: Literal["hmac", "bearer"] = Field(
+        "hmac", description="hmac: HMAC-SHA256 of the raw body; bearer: Authorization: Bearer"
+    )
+    secret: str = Field(min_length=16, max_length=256)
+    signature_header: str = Field("X-Signature", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    signature_encoding: Literal["hex", "base64"] = "hex"
+    id: JsonPath | None = Field(None, description="the delivery's id; else id_header")
+    id_header: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9-]{1,64}$", description="else the raw body's SHA-256"
+    )
+    kind: GenericKind | None = Field(None, description="what every delivery is, or:")
+    kind_path: JsonPath | None = Field(None, description="the field that says what happened")
+    kinds: dict[str, GenericKind] = Field(
+        default_factory=dict, description="that field's value -> cart|order|contact|cleared|ignore"
+    )
+    occurred_at: JsonPath | None = Field(None, description="ISO 8601 or epoch; else now")
+    amounts: Literal["major", "minor"] = Field(
+        "major", description="major: 19.99 (decimal, as most platforms send); minor: 1999"
+    )
+    consent_source: str = Field("webhook", max_length=64)
+    cart: GenericCartFields | None = None
+    contact: GenericContactFields | None = None
+    order: GenericOrderFields | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> GenericWebhookSettings:
+        if (self.kind is None) == (self.kind_path is None):
+            raise ValueError("set exactly one of kind and kind_path")
+        possible = {self.kind} if self.kind else set(self.kinds.values())
+        needs = {
+            "cart": ("cart", self.cart),
+            "cleared": ("cart", self.cart),
+            "order": ("order", self.order),
+            "contact": ("contact", self.contact),
+        }
+        for kind, (name, fields) in needs.items():
+            if kind in possible and fields is None:
+                raise ValueError(f"deliveries of kind {kind!r} need the {name!r} paths")
+        if "cart" in possible and self.cart is not None and self.cart.items is None:
+            raise ValueError("deliveries of kind 'cart' need cart.items")
+        return self
+
+
+class PlatformSettings(_Settings):
+    """Store platforms that send their own webhooks (see ``cartback connect``)."""
+
+    shopify: ShopifySettings | None = None
+    woocommerce: WooCommerceSettings | None = None
+    generic: GenericWebhookSettings | None = None
+
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+# A CSS selector the snippet watches (document.querySelectorAll), e.g. 'input[name="email"]'.
+Selector = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^<>]+$")]
+
+
+class SnippetPrompt(_Settings):
+    """One on-site prompt: what it offers and when it may show."""
+
+    enabled: bool = True
+    offer: Literal["send_cart", "price_watch", "coupon"] = "send_cart"
+    # exit intent: how long the shopper must have been on the page first; timed: when to show
+    delay_seconds: int = Field(30, ge=0, le=3600)
+
+
+class SnippetPrompts(_Settings):
+    exit_intent: SnippetPrompt | None = None
+    timed: SnippetPrompt | None = None
+
+
+class SnippetCapture(_Settings):
+    """Which fields of the store's pages the snippet reads the shopper's email and phone from."""
+
+    email: list[Selector] = Field(default_factory=lambda: ['input[type="email"]'], max_length=20)
+    phone: list[Selector] = Field(default_factory=lambda: ['input[type="tel"]'], max_length=20)
+    consent_checkbox: Selector | None = Field(
+        None, description="the checkbox that grants consent; EU mode captures only once ticked"
+    )
+    consent_text: str = Field(
+        "Send me a reminder of my cart and offers by email or SMS. I can unsubscribe at any time.",
+        min_length=1,
+        max_length=2000,
+        description="the consent text shown beside the checkbox (kept as the consent's proof)",
+    )
+
+
+class SnippetSettings(_Settings):
+    """The browser snippet (``/v1/collect``): where it may run, what it captures, its prompts."""
+
+    origins: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the CORS allowlist, e.g. ['https://shop.example.com']; empty: the origin "
+        "of the store's url",
+    )
+    # eu: email and phone are kept only with consent for that channel (the checkbox)
+    consent_mode: Literal["default", "eu"] = "default"
+    capture: SnippetCapture = Field(default_factory=SnippetCapture)
+    prompts: SnippetPrompts = Field(default_factory=SnippetPrompts)
+    texts: dict[Annotated[str, Field(pattern=r"^[a-z_]{1,40}$")], str] = Field(
+        default_factory=dict, max_length=50, description="overrides of the prompts' built-in words"
+    )
+    price_watch_days: int = Field(14, ge=1, le=365)
+    rate_per_ip: int = Field(60, ge=1, le=100_000, description="requests per minute per IP")
+    rate_per_store: int = Field(600, ge=1, le=1_000_000, description="requests per minute")
+    # more cart updates than this within one second from one visitor is a bot
+    max_cart_updates_per_second: int = Field(10, ge=1, le=1000)
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        cleaned = [origin.strip().rstrip("/").lower() for origin in value]
+        for origin in cleaned:
+            if not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin such as https://shop.example.com (scheme and "
+                    "host, no path)"
+                )
+        return list(dict.fromkeys(cleaned))
+
+    @field_validator("texts")
+    @classmethod
+    def _texts(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(len(text) > 500 for text in value.values()):
+            raise ValueError("a text is at most 500 characters")
+        return value
+
+
 class StoreSettings(_Settings):
     """A store's settings, kept as JSON on the store row; every field has a sane default."""
 
@@ -245,6 +445,8 @@ class StoreSettings(_Settings):
     channels: ChannelSettings = Field(default_factory=ChannelSettings)
     policy: ContactPolicy = Field(default_factory=ContactPolicy)
     costs: Costs = Field(default_factory=Costs)
+    platforms: PlatformSettings = Field(default_factory=PlatformSettings)
+    snippet: SnippetSettings = Field(default_factory=SnippetSettings)
 
     @field_validator("country")
     @classmethod
@@ -286,6 +488,7 @@ _SECRET_KEYS = frozenset(
         "verify_token",
         "bot_token",
         "webhook_secret",
+        "previous_webhook_secret",
         "vapid_private_key",
         "private_key",
         "secret",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 03:22:20.988105
+Create Date: 2026-11-23 03:44:12.473259
 """
 
 from __future__ import annotations
@@ -241,6 +241,7 @@ def upgrade() -> None:
         sa.Column("abandoned_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("closed_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("reminders_sent", sa.Integer(), nullable=False),
+        sa.Column("junk_reason", sa.String(length=32), nullable=True),
         sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -345,6 +346,75 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "visitors",
+        sa.Column("store_id", sa.String(length=32), nullable=False),
+        sa.Column("visitor_id", sa.String(length=36), nullable=False),
+        sa.Column("contact_id", sa.String(length=32), nullable=True),
+        sa.Column("junk_reason", sa.String(length=32), nullable=True),
+        sa.Column("first_event_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_event_type", sa.String(length=32), nullable=False),
+        sa.Column("burst_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("burst_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "last_product",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_visitors_contact_id_contacts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_visitors_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("store_id", "visitor_id", name=op.f("pk_visitors")),
+    )
+    with op.batch_alter_table("visitors", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_visitors_store_id_contact_id", ["store_id", "contact_id"], unique=False
+        )
+
+    op.create_table(
+        "cart_emails",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("store_id", sa.String(length=32), nullable=False),
+        sa.Column("cart_id", sa.String(length=32), nullable=False),
+        sa.Column("contact_id", sa.String(length=32), nullable=False),
+        sa.Column("to_address", sa.String(length=320), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("provider", sa.String(length=32), nullable=True),
+        sa.Column("provider_message_id", sa.String(length=255), nullable=True),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
+        sa.Column("error_reason", sa.Text(), nullable=True),
+        sa.Column("requested_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", cartback.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cart_id"], ["carts.id"], name=op.f("fk_cart_emails_cart_id_carts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_cart_emails_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_cart_emails_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cart_emails")),
+        sa.UniqueConstraint("store_id", "cart_id", name=op.f("uq_cart_emails_store_id_cart_id")),
+    )
+    op.create_table(
         "enrollments",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("store_id", sa.String(length=32), nullable=False),
@@ -430,6 +500,49 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "price_watches",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("store_id", sa.String(length=32), nullable=False),
+        sa.Column("contact_id", sa.String(length=32), nullable=False),
+        sa.Column("cart_id", sa.String(length=32), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column(
+            "items",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("until", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cart_id"],
+            ["carts.id"],
+            name=op.f("fk_price_watches_cart_id_carts"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contact_id"],
+            ["contacts.id"],
+            name=op.f("fk_price_watches_contact_id_contacts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_price_watches_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_price_watches")),
+    )
+    with op.batch_alter_table("price_watches", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_price_watches_store_id_contact_id", ["store_id", "contact_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_price_watches_store_id_until", ["store_id", "until"], unique=False
+        )
+
+    op.create_table(
         "timeline",
         sa.Column(
             "id",
@@ -460,6 +573,37 @@ def upgrade() -> None:
     with op.batch_alter_table("timeline", schema=None) as batch_op:
         batch_op.create_index(
             "ix_timeline_store_id_cart_id_at", ["store_id", "cart_id", "at"], unique=False
+        )
+
+    op.create_table(
+        "visitor_carts",
+        sa.Column("store_id", sa.String(length=32), nullable=False),
+        sa.Column("cart_id", sa.String(length=32), nullable=False),
+        sa.Column("visitor_id", sa.String(length=36), nullable=False),
+        sa.Column("created_at", cartback.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["cart_id"],
+            ["carts.id"],
+            name=op.f("fk_visitor_carts_cart_id_carts"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id", "visitor_id"],
+            ["visitors.store_id", "visitors.visitor_id"],
+            name=op.f("fk_visitor_carts_store_id_visitor_id_visitors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_visitor_carts_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("store_id", "cart_id", name=op.f("pk_visitor_carts")),
+    )
+    with op.batch_alter_table("visitor_carts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_visitor_carts_store_id_visitor_id", ["store_id", "visitor_id"], unique=False
         )
 
     op.create_table(
@@ -549,10 +693,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_messages_created_at")
 
     op.drop_table("messages")
+    with op.batch_alter_table("visitor_carts", schema=None) as batch_op:
+        batch_op.drop_index("ix_visitor_carts_store_id_visitor_id")
+
+    op.drop_table("visitor_carts")
     with op.batch_alter_table("timeline", schema=None) as batch_op:
         batch_op.drop_index("ix_timeline_store_id_cart_id_at")
 
     op.drop_table("timeline")
+    with op.batch_alter_table("price_watches", schema=None) as batch_op:
+        batch_op.drop_index("ix_price_watches_store_id_until")
+        batch_op.drop_index("ix_price_watches_store_id_contact_id")
+
+    op.drop_table("price_watches")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_store_id_placed_at")
         batch_op.drop_index("ix_orders_store_id_contact_id")
@@ -564,6 +717,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_enrollments_store_id_cart_id")
 
     op.drop_table("enrollments")
+    op.drop_table("cart_emails")
+    with op.batch_alter_table("visitors", schema=None) as batch_op:
+        batch_op.drop_index("ix_visitors_store_id_contact_id")
+
+    op.drop_table("visitors")
     with op.batch_alter_table("push_subscriptions", schema=None) as batch_op:
         batch_op.drop_index("ix_push_subscriptions_store_id_contact_id")
 
