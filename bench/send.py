@@ -11,7 +11,8 @@ run until the abandonment jobs are done. That leaves N enrollments whose first s
 - cartback: the clock is moved 1 h on, so N ``flow.step`` jobs are due at once, and
   ``Runtime.worker()`` (the settings' batch size and concurrency, default 50 x 4) runs
   ``run_once`` until none is left: claim -> exit/policy checks -> render -> record intent
-  (commit) -> SMTP -> mark sent -> schedule the next step, per job.
+  (committed per round of up to 16 steps) -> SMTP (the round's sends at the same time on
+  the worker's threads) -> mark sent -> schedule the next step.
 
 Target: cartback >= 0.60x of the baseline's messages/s.
 

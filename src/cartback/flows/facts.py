@@ -1,17 +1,42 @@
 """Read what the contact policy judges: each channel's address, consent and suppression,
 the contact's local time, and the messages already sent. The judging is pure
 (:mod:`cartback.flows.policy`); this module only loads.
+
+A journey step reads everything in **one statement** (a ``UNION ALL`` of the consent
+ledger, the suppressions of the contact's addresses, the contact's messages of this
+journey and of the last ``min_gap``, and, when the policy can use them, the newest
+unfulfilled order and the last ended journeys). Each branch reads its own index; the
+statement is built once per shape and only binds values, so a step pays one round trip
+and no statement building (bench/send.py, docs/benchmarks.md M9).
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any, cast
 
 import phonenumbers
 from phonenumbers import timezone as phone_zones
-from sqlalchemy import func, or_, select
+from sqlalchemy import (
+    CompoundSelect,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from cartback.carts.models import Cart, Order
@@ -37,6 +62,9 @@ REACHED = frozenset(
 )
 FAILED = frozenset({MessageStatus.FAILED, MessageStatus.BOUNCED})
 
+# Channels whose address can be suppressed (a push subscription is removed instead).
+_SUPPRESSIBLE = ("email", "sms", "whatsapp", "telegram")
+
 
 @dataclass(frozen=True)
 class Reach:
@@ -57,16 +85,146 @@ class StepFacts:
     messages: dict[str, Message]  # this step's messages by channel
 
 
-def reach(session: Session, contact: Contact, settings: StoreSettings) -> Reach:
-    """Each channel's address (or why there is none), consent and suppression."""
-    phone = (
-        normalize_phone(contact.phone, country=contact.country or settings.country)
-        if contact.phone
-        else None
+# --- the one statement --------------------------------------------------------------
+#
+# Every branch returns the same seven columns: (k, channel, ref, ref2, txt, num, at);
+# ``k`` says which branch a row comes from. The first branch gives the column types.
+
+_M = cast(Table, Message.__table__).c
+_C = cast(Table, Consent.__table__).c
+_S = cast(Table, Suppression.__table__).c
+_O = cast(Table, Order.__table__).c
+_E = cast(Table, Enrollment.__table__).c
+
+
+def _k(name: str) -> Any:
+    return literal_column(f"'{name}'", String()).label("k")
+
+
+def _nulls(*names: str) -> list[Any]:
+    return [null().label(name) for name in names]
+
+
+def _messages_branch() -> Any:
+    # this journey's messages, and the contact's messages of the last min_gap
+    return select(
+        _k("m"),
+        _M.channel.label("channel"),
+        _M.id.label("ref"),
+        _M.enrollment_id.label("ref2"),
+        _M.status.label("txt"),
+        _M.step_index.label("num"),
+        _M.created_at.label("at"),
+    ).where(
+        _M.store_id == bindparam("sid"),
+        _M.contact_id == bindparam("cid"),
+        or_(_M.enrollment_id == bindparam("eid"), _M.created_at > bindparam("since")),
     )
+
+
+def _consents_branch() -> Any:
+    # the whole ledger of the contact (a few rows); the newest per channel wins
+    return select(
+        _k("c"),
+        _C.channel,
+        _C.id,
+        *_nulls("ref2", "txt"),
+        case((_C.granted, 1), else_=0),
+        _C.occurred_at,
+    ).where(_C.store_id == bindparam("sid"), _C.contact_id == bindparam("cid"))
+
+
+def _suppressions_branch() -> Any:
+    # one address per channel, bound even when absent (``address = NULL`` matches nothing),
+    # so the statement has one shape whatever the contact has
+    pairs = [
+        and_(_S.channel == literal_column(f"'{ch}'"), _S.address == bindparam(f"a_{ch}"))
+        for ch in _SUPPRESSIBLE
+    ]
+    return select(
+        _k("s"), _S.channel, *_nulls("ref", "ref2"), _S.reason, *_nulls("num", "at")
+    ).where(_S.store_id == bindparam("sid"), or_(*pairs))
+
+
+def _order_branch() -> Any:
+    # the newest unfulfilled order of the contact for another cart
+    return select(
+        _k("o"), *_nulls("channel", "ref", "ref2", "txt", "num"), func.max(_O.placed_at)
+    ).where(
+        _O.store_id == bindparam("sid"),
+        _O.contact_id == bindparam("cid"),
+        _O.fulfilled_at.is_(None),
+        or_(_O.cart_id.is_(None), _O.cart_id != bindparam("cart")),
+    )
+
+
+def _ended_branch() -> Any:
+    # the contact's newest ended journeys (sunset), each with "was anything opened/clicked"
+    engaged = exists().where(
+        _M.enrollment_id == _E.id, or_(_M.opened_at.is_not(None), _M.clicked_at.is_not(None))
+    )
+    newest = (
+        select(_E.id, _E.started_at, _E.exit_reason, case((engaged, 1), else_=0).label("engaged"))
+        .where(
+            _E.store_id == bindparam("sid"),
+            _E.contact_id == bindparam("cid"),
+            _E.status != literal_column(f"'{EnrollmentStatus.ACTIVE.value}'"),
+            _E.id != bindparam("eid"),
+        )
+        .order_by(_E.started_at.desc())
+        .limit(bindparam("sunset", type_=Integer()))
+        .subquery("ended")
+    )
+    return select(
+        _k("e"),
+        *_nulls("channel"),
+        newest.c.id,
+        *_nulls("ref2"),
+        newest.c.exit_reason,
+        newest.c.engaged,
+        newest.c.started_at,
+    )
+
+
+_statements: dict[tuple[bool, bool, bool], CompoundSelect[Any]] = {}
+_statements_lock = threading.Lock()
+
+
+def _facts_statement(messages: bool, orders: bool, ended: bool) -> CompoundSelect[Any]:
+    """The UNION ALL for this shape, built once (its cache key is then memoized)."""
+    key = (messages, orders, ended)
+    found = _statements.get(key)
+    if found is None:
+        branches = [_messages_branch()] if messages else []
+        branches += [_consents_branch(), _suppressions_branch()]
+        if orders:
+            branches.append(_order_branch())
+        if ended:
+            branches.append(_ended_branch())
+        found = union_all(*branches)
+        with _statements_lock:
+            _statements[key] = found
+    return found
+
+
+# --- addresses (pure) -----------------------------------------------------------------
+
+
+def _phone(contact: Contact, settings: StoreSettings) -> PhoneResult | None:
+    if not contact.phone:
+        return None
+    return normalize_phone(contact.phone, country=contact.country or settings.country)
+
+
+def _addresses(
+    contact: Contact,
+    settings: StoreSettings,
+    phone: PhoneResult | None,
+    push: list[PushSubscription],
+) -> dict[str, tuple[str | None, str | None]]:
+    """Each channel's (address, why there is none)."""
     phone_e164 = phone.e164 if phone else None
-    push = _push_subscriptions(session, contact, settings)
-    addresses: dict[str, tuple[str | None, str | None]] = {
+    return {
         "email": (contact.email, None if contact.email else "no_email_address"),
         "sms": _sms_address(phone, settings),
         "whatsapp": _configured(
@@ -87,23 +245,6 @@ def reach(session: Session, contact: Contact, settings: StoreSettings) -> Reach:
             (f"{len(push)} devices", None) if push else (None, "no_push_subscription"),
         ),
     }
-    consents = _consents(session, contact)
-    suppressed = _suppressions(session, contact.store_id, addresses)
-    channels = {
-        name: ChannelState(
-            address=address,
-            unreachable=why,
-            consent=consents.get(name),
-            suppressed=suppressed.get(name),
-        )
-        for name, (address, why) in addresses.items()
-    }
-    return Reach(
-        channels=channels,
-        timezone=contact.timezone or _phone_zone(phone_e164) or settings.timezone,
-        country=contact.country or (phone.country if phone else None) or settings.country,
-        push=push,
-    )
 
 
 def _configured(
@@ -134,36 +275,6 @@ def _phone_zone(e164: str | None) -> str | None:
     return zones[0] if zones and "Unknown" not in zones[0] else None
 
 
-def _consents(session: Session, contact: Contact) -> dict[str, bool]:
-    """The newest consent ledger entry per channel."""
-    rows = session.execute(
-        select(Consent.channel, Consent.granted)
-        .where(Consent.store_id == contact.store_id, Consent.contact_id == contact.id)
-        .order_by(Consent.occurred_at.desc(), Consent.id.desc())
-    ).all()
-    newest: dict[str, bool] = {}
-    for channel, granted in rows:
-        newest.setdefault(channel, granted)
-    return newest
-
-
-def _suppressions(
-    session: Session, store_id: str, addresses: dict[str, tuple[str | None, str | None]]
-) -> dict[str, str]:
-    pairs = [(ch, addr) for ch, (addr, _) in addresses.items() if addr and ch != "push"]
-    if not pairs:
-        return {}
-    rows = session.execute(
-        select(Suppression.channel, Suppression.address, Suppression.reason).where(
-            Suppression.store_id == store_id,
-            or_(
-                *((Suppression.channel == ch) & (Suppression.address == addr) for ch, addr in pairs)
-            ),
-        )
-    ).all()
-    return {channel: reason for channel, _, reason in rows}
-
-
 def _push_subscriptions(
     session: Session, contact: Contact, settings: StoreSettings
 ) -> list[PushSubscription]:
@@ -188,6 +299,98 @@ def _push_subscriptions(
     )
 
 
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Rows:
+    """The facts statement's rows, sorted by branch."""
+
+    consents: list[tuple[datetime, str, str, bool]] = field(default_factory=list)
+    suppressed: dict[str, str] = field(default_factory=dict)
+    messages: list[tuple[str, str, str, str, int, datetime]] = field(default_factory=list)
+    pending_order_at: datetime | None = None
+    ended: list[tuple[datetime, str, str | None, bool]] = field(default_factory=list)
+
+    def newest_consents(self) -> dict[str, bool]:
+        """The newest ledger entry per channel (ties: the later id, i.e. written later)."""
+        newest: dict[str, bool] = {}
+        for _, _, channel, granted in sorted(self.consents, reverse=True):
+            newest.setdefault(channel, granted)
+        return newest
+
+
+def _read(
+    session: Session,
+    contact: Contact,
+    addresses: dict[str, tuple[str | None, str | None]],
+    *,
+    shape: tuple[bool, bool, bool],
+    **params: Any,
+) -> _Rows:
+    values: dict[str, Any] = {"sid": contact.store_id, "cid": contact.id, **params}
+    for channel in _SUPPRESSIBLE:
+        values[f"a_{channel}"] = addresses[channel][0]
+    statement = _facts_statement(*shape)
+    # straight on the connection (the ORM execution path costs more than this read),
+    # unless there are unflushed changes this read must see: then with autoflush
+    pending = session.new or session.dirty or session.deleted
+    found = (session if pending else session.connection()).execute(statement, values)
+    out = _Rows()
+    for k, channel, ref, ref2, txt, num, at in found:
+        if k == "m":
+            out.messages.append((ref, ref2, channel, txt, num, at))
+        elif k == "c":
+            out.consents.append((at, ref, channel, bool(num)))
+        elif k == "s":
+            out.suppressed[channel] = txt
+        elif k == "o":
+            out.pending_order_at = at
+        else:
+            out.ended.append((at, ref, txt, bool(num)))
+    return out
+
+
+def _channel_states(
+    addresses: dict[str, tuple[str | None, str | None]], rows: _Rows
+) -> dict[str, ChannelState]:
+    consents = rows.newest_consents()
+    return {
+        name: ChannelState(
+            address=address,
+            unreachable=why,
+            consent=consents.get(name),
+            suppressed=rows.suppressed.get(name),
+        )
+        for name, (address, why) in addresses.items()
+    }
+
+
+def _reach(
+    contact: Contact,
+    settings: StoreSettings,
+    phone: PhoneResult | None,
+    push: list[PushSubscription],
+    channels: dict[str, ChannelState],
+) -> Reach:
+    phone_e164 = phone.e164 if phone else None
+    return Reach(
+        channels=channels,
+        timezone=contact.timezone or _phone_zone(phone_e164) or settings.timezone,
+        country=contact.country or (phone.country if phone else None) or settings.country,
+        push=push,
+    )
+
+
+def reach(session: Session, contact: Contact, settings: StoreSettings) -> Reach:
+    """Each channel's address (or why there is none), consent and suppression."""
+    phone = _phone(contact, settings)
+    push = _push_subscriptions(session, contact, settings)
+    addresses = _addresses(contact, settings, phone, push)
+    rows = _read(session, contact, addresses, shape=(False, False, False))
+    return _reach(contact, settings, phone, push, _channel_states(addresses, rows))
+
+
 def step_facts(
     session: Session,
     *,
@@ -196,35 +399,48 @@ def step_facts(
     contact: Contact,
     settings: StoreSettings,
     step_index: int,
+    channels: Collection[str],
     now: datetime,
 ) -> StepFacts:
-    """Everything the policy needs for step ``step_index`` of this enrollment."""
-    found = reach(session, contact, settings)
+    """Everything the policy needs for step ``step_index`` of this enrollment.
+
+    ``channels`` are the step's channels: the ended journeys (sunset) are read only when
+    email is among them, and the pending order only when the policy has a window for it.
+    """
     policy = settings.policy
-    rows = session.execute(
-        select(Message).where(
-            Message.store_id == contact.store_id,
-            Message.contact_id == contact.id,
-            or_(Message.enrollment_id == enrollment.id, Message.created_at > now - policy.gap),
-        )
-    ).scalars()
-    mine: dict[str, Message] = {}
+    phone = _phone(contact, settings)
+    push = _push_subscriptions(session, contact, settings)
+    addresses = _addresses(contact, settings, phone, push)
+    orders = policy.pending_order is not None
+    sunset = policy.sunset_after > 0 and "email" in channels
+    rows = _read(
+        session,
+        contact,
+        addresses,
+        shape=(True, orders, sunset),
+        eid=enrollment.id,
+        since=now - policy.gap,
+        cart=cart.id,
+        sunset=policy.sunset_after,
+    )
+    found = _reach(contact, settings, phone, push, _channel_states(addresses, rows))
+    mine_ids: list[str] = []
     journey = journey_sms = 0
     previous_sent = False
     last: datetime | None = None
-    for message in rows:
-        reached = message.status in REACHED
-        same_step = message.enrollment_id == enrollment.id and message.step_index == step_index
-        if same_step:
-            mine[message.channel] = message
+    for message_id, enrollment_id, channel, status, index, created_at in rows.messages:
+        reached = status in REACHED
+        if enrollment_id == enrollment.id and index == step_index:
+            mine_ids.append(message_id)
             continue
-        if reached and (last is None or message.created_at > last):
-            last = message.created_at
-        if message.enrollment_id != enrollment.id or not reached:
+        if reached and (last is None or created_at > last):
+            last = created_at
+        if enrollment_id != enrollment.id or not reached:
             continue
         journey += 1
-        journey_sms += message.channel == "sms"
-        previous_sent = previous_sent or message.step_index == step_index - 1
+        journey_sms += channel == "sms"
+        previous_sent = previous_sent or index == step_index - 1
+    mine = _messages(session, mine_ids)
     assert cart.abandoned_at is not None
     facts = PolicyInput(
         channels=found.channels,
@@ -236,56 +452,30 @@ def step_facts(
         journey_messages=journey,
         journey_sms=journey_sms,
         external_message_at=contact.external_message_at,
-        pending_order_at=_pending_order(session, contact, exclude_cart=cart.id),
-        ignored_journeys=_ignored_journeys(session, contact, enrollment.id, policy.sunset_after),
+        pending_order_at=rows.pending_order_at,
+        ignored_journeys=_ignored(contact, rows.ended) if sunset else 0,
     )
     tried = frozenset(ch for ch, m in mine.items() if m.status in FAILED)
     return StepFacts(facts, found, previous_sent, tried, mine)
 
 
-def _pending_order(session: Session, contact: Contact, *, exclude_cart: str) -> datetime | None:
-    """The newest order of the contact not yet fulfilled (another cart's)."""
-    cart_matches = Order.cart_id.is_(None) | (Order.cart_id != exclude_cart)
-    return session.execute(
-        select(func.max(Order.placed_at)).where(
-            Order.store_id == contact.store_id,
-            Order.contact_id == contact.id,
-            Order.fulfilled_at.is_(None),
-            cart_matches,
-        )
-    ).scalar_one_or_none()
+def _messages(session: Session, ids: list[str]) -> dict[str, Message]:
+    """This step's messages as objects (a retry or a fallback; none on a first run)."""
+    if not ids:
+        return {}
+    found = session.execute(select(Message).where(Message.id.in_(ids))).scalars()
+    return {message.channel: message for message in found}
 
 
-def _ignored_journeys(session: Session, contact: Contact, current: str, limit: int) -> int:
+def _ignored(contact: Contact, ended: Iterable[tuple[datetime, str, str | None, bool]]) -> int:
     """How many of the contact's newest ended journeys, in a row, got no open, no click
     and no order (a journey that ended by a purchase was not ignored)."""
-    if limit == 0:
-        return 0
-    ended = session.execute(
-        select(Enrollment.id, Enrollment.started_at, Enrollment.exit_reason)
-        .where(
-            Enrollment.store_id == contact.store_id,
-            Enrollment.contact_id == contact.id,
-            Enrollment.status != EnrollmentStatus.ACTIVE,
-            Enrollment.id != current,
-        )
-        .order_by(Enrollment.started_at.desc())
-        .limit(limit)
-    ).all()
-    engaged_ids = set(
-        session.execute(
-            select(Message.enrollment_id).where(
-                Message.enrollment_id.in_([row.id for row in ended]),
-                or_(Message.opened_at.is_not(None), Message.clicked_at.is_not(None)),
-            )
-        ).scalars()
-    )
     count = 0
-    for row in ended:
+    for started_at, _, exit_reason, engaged in sorted(ended, key=lambda row: row[0], reverse=True):
         engaged_since = (
-            contact.last_engaged_at is not None and contact.last_engaged_at >= row.started_at
+            contact.last_engaged_at is not None and contact.last_engaged_at >= started_at
         )
-        if row.exit_reason == "purchased" or row.id in engaged_ids or engaged_since:
+        if exit_reason == "purchased" or engaged or engaged_since:
             break
         count += 1
     return count

@@ -1,9 +1,11 @@
 """Sending one message for one journey step, at most once.
 
 The order of writes is the guarantee:
-1. intent: the message row goes to ``sending`` and is COMMITTED before the provider call;
-2. the provider call;
-3. outcome: ``sent`` / ``failed`` / back to ``queued`` for a temporary failure.
+1. intent (:func:`begin_send`): the message row goes to ``sending`` and is COMMITTED
+   before the provider call (by the caller: the worker, for a job's ``Deliver``);
+2. the provider call, with no transaction open;
+3. outcome (:func:`finish_send`): ``sent`` / ``failed`` / back to ``queued`` for a
+   temporary failure.
 A crash between 1 and 3 leaves ``sending`` behind; whoever finds it later marks it
 ``unknown`` and never sends it again (:func:`resolve_interrupted`).
 """
@@ -18,17 +20,18 @@ from datetime import datetime
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from cartback.carts import timeline
-from cartback.carts.models import Cart
+from cartback.carts.models import Cart, TimelineEntry
 from cartback.channels import (
     PermanentSendError,
     SendOutcomeUnknown,
+    SendResult,
     TokenBucket,
     TransientSendError,
 )
@@ -39,6 +42,7 @@ from cartback.core.logging import mask_address
 from cartback.core.metrics import MESSAGES
 from cartback.messages.compose import Prepared, StepMessage
 from cartback.messages.models import Message, MessageStatus
+from cartback.queue import Delivered
 
 log = logging.getLogger("cartback.messages")
 
@@ -75,7 +79,7 @@ def find(session: Session, enrollment_id: str, step_index: int) -> Message | Non
 
 def resolve_interrupted(session: Session, message: Message, *, now: datetime) -> None:
     """A ``sending`` message found by a later run: the provider may or may not have it."""
-    set_status(
+    record_status(
         session,
         message,
         MessageStatus.UNKNOWN,
@@ -121,7 +125,102 @@ def set_status(
     # the commit, together with whatever else the step writes
 
 
-def send_step(
+# --- the send path's writes: Core statements built once, no unit of work -------------
+#
+# A journey step writes a handful of rows; through the ORM each costs a flush (change
+# tracking, the unit of work, an INSERT/UPDATE built per flush), which cost more than
+# the statements themselves (bench/send.py profile). Here each is one prebuilt
+# statement run at once, in the caller's transaction, and the loaded object is kept in
+# step with ``set_committed_value`` (so it never becomes dirty and is not written twice).
+
+_MESSAGES = cast(Table, Message.__table__)
+_TIMELINE = insert(cast(Table, TimelineEntry.__table__))
+_updates: dict[tuple[str, ...], Update] = {}
+
+
+def note(
+    session: Session, *, store_id: str, cart_id: str, at: datetime, kind: str, **data: Any
+) -> None:
+    """A timeline entry written at once (one INSERT; :func:`cartback.carts.timeline.record`
+    without the unit of work). Entries keep their write order: ids follow the INSERTs."""
+    session.connection().execute(
+        _TIMELINE, {"store_id": store_id, "cart_id": cart_id, "at": at, "kind": kind, "data": data}
+    )
+
+
+def _update_statement(columns: tuple[str, ...]) -> Update:
+    stmt = _updates.get(columns)
+    if stmt is None:
+        stmt = (
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == bindparam("the_message"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+        _updates[columns] = stmt  # a handful of shapes; a racing build is harmless
+    return stmt
+
+
+def _write(session: Session, message: Message, **values: Any) -> None:
+    """UPDATE the message's ``values`` at once, and keep the loaded object in step."""
+    columns = tuple(sorted(values))
+    params = {f"new_{name}": values[name] for name in columns}
+    params["the_message"] = message.id
+    session.connection().execute(_update_statement(columns), params)
+    for name in columns:
+        set_committed_value(message, name, values[name])
+
+
+def record_status(
+    session: Session,
+    message: Message,
+    status: MessageStatus,
+    *,
+    now: datetime,
+    reason: str | None = None,
+    code: str | None = None,
+    **more: Any,
+) -> None:
+    """:func:`set_status` for the send path: the UPDATE (with ``more`` columns) and the
+    timeline row are written at once, as Core statements."""
+    values: dict[str, Any] = {"status": status.value, "updated_at": now, **more}
+    if reason is not None:
+        values["error_reason"] = reason
+    if code is not None:
+        values["error_code"] = code
+    _write(session, message, **values)
+    MESSAGES.labels(message.channel, status.value).inc()
+    data: dict[str, object] = {
+        "message_id": message.id,
+        "step": message.step_index,
+        "channel": message.channel,
+    }
+    if reason:
+        data["reason"] = reason
+    if code:
+        data["code"] = code
+    note(
+        session,
+        store_id=message.store_id,
+        cart_id=message.cart_id,
+        at=now,
+        kind=f"message.{status.value}",
+        **data,
+    )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A send recorded as ``sending`` (the caller commits it), ready to deliver."""
+
+    message: Message
+    prepared: Prepared
+    cart: Cart
+    channel: str
+    step_index: int
+    now: datetime
+
+
+def begin_send(
     session: Session,
     *,
     step: StepMessage,
@@ -131,15 +230,22 @@ def send_step(
     limiter: TokenBucket | None = None,
     now: datetime,
     existing: Message | None = None,
-) -> SendOutcome:
-    """Prepare, record intent (commit), send, record the outcome (not committed).
+) -> Intent | SendOutcome:
+    """Prepare the message and record the intent to send it (not committed).
+
+    The caller commits the intent, delivers with no transaction open
+    (``intent.prepared.deliver``) and then records what the provider said with
+    :func:`finish_send` (the worker does this for a handler that returns a
+    ``cartback.queue.Deliver``). Comes back as a :class:`SendOutcome` instead when
+    there is nothing to deliver: the content could not be rendered (the message is
+    recorded ``failed``), or the provider's rate limit holds it back (nothing written:
+    ``THROTTLED``).
 
     ``existing`` is the step's message on this channel as the caller read it under the
     cart lock (None: there is none yet; a ``queued`` one is a retry). ``prepare`` renders
     and addresses the message for a message id; it runs before anything is written, so
     the intent transaction holds the write lock (and, on PostgreSQL, the cart row) only
-    for its own few statements. A send the provider's rate limit holds back writes
-    nothing and comes back as ``THROTTLED``.
+    for its own few statements.
     """
     message_id = existing.id if existing is not None else new_id()
     try:
@@ -157,7 +263,7 @@ def send_step(
             status=MessageStatus.QUEUED,
             now=now,
         )
-        set_status(
+        record_status(
             session,
             message,
             MessageStatus.FAILED,
@@ -180,59 +286,89 @@ def send_step(
             content_hash=prepared.content_hash,
             status=MessageStatus.SENDING,
             now=now,
+            segments=prepared.segments,
+            cost_micros=prepared.cost_micros,
         )
     else:
         message = existing
-        message.to_address = prepared.to_address
-        message.subject = prepared.subject
-        message.content_hash = prepared.content_hash
-        message.status = MessageStatus.SENDING
-        message.attempts += 1
-        message.updated_at = now
-    message.segments = prepared.segments
-    message.cost_micros = prepared.cost_micros
+        _write(
+            session,
+            message,
+            to_address=prepared.to_address,
+            subject=prepared.subject,
+            content_hash=prepared.content_hash,
+            status=MessageStatus.SENDING.value,
+            attempts=message.attempts + 1,
+            updated_at=now,
+            segments=prepared.segments,
+            cost_micros=prepared.cost_micros,
+        )
     # Counted as a reminder from the moment it may reach the shopper, so an order that
     # lands while the provider is still answering is already a recovery.
     _count_reminder(session, cart, +1)
-    session.commit()  # the intent is durable before the provider hears of it
-    try:
-        result = prepared.deliver()
-    except SendOutcomeUnknown as exc:  # the provider may have it: never resend
+    return Intent(message, prepared, cart, step.channel, step.step_index, now)
+
+
+def finish_send(session: Session, intent: Intent, delivered: Delivered) -> SendOutcome:
+    """Record what the provider said about a committed intent (not committed).
+
+    ``delivered`` is what ``intent.prepared.deliver()`` returned or raised; an error
+    that is none of the channel errors is raised again (the job retries, and its next
+    run finds the message still ``sending``: never resent).
+    """
+    message, now = intent.message, intent.now
+    exc = delivered.error
+    if exc is None:
+        result: SendResult = delivered.value
+        record_status(
+            session,
+            message,
+            MessageStatus.SENT,
+            now=now,
+            provider=result.provider,
+            provider_message_id=result.provider_message_id,
+            sent_at=now,
+            error_code=None,
+            error_reason=None,
+        )
+        log.info(
+            "message.sent",
+            extra={
+                "message_id": message.id,
+                "channel": intent.channel,
+                "to": mask_address(intent.prepared.to_address),
+                "step": intent.step_index,
+            },
+        )
+        return SendOutcome(Outcome.SENT, message)
+    if isinstance(exc, SendOutcomeUnknown):  # the provider may have it: never resend
         return _unknown(session, message, exc, now)
-    except TransientSendError as exc:
+    if isinstance(exc, TransientSendError):
         if exc.code in OUTCOME_UNKNOWN_CODES:
             return _unknown(session, message, exc, now)
-        return _temporary_failure(session, message, cart, exc, now)
-    except PermanentSendError as exc:
-        _count_reminder(session, cart, -1)
-        message.cost_micros = None
-        set_status(
-            session, message, MessageStatus.FAILED, now=now, code=exc.code, reason=exc.reason
+        return _temporary_failure(session, message, intent.cart, exc, now)
+    if isinstance(exc, PermanentSendError):
+        _count_reminder(session, intent.cart, -1)
+        record_status(
+            session,
+            message,
+            MessageStatus.FAILED,
+            now=now,
+            code=exc.code,
+            reason=exc.reason,
+            cost_micros=None,
         )
         log.info("message.failed", extra={"message_id": message.id, "code": exc.code})
         return SendOutcome(Outcome.FAILED, message)
-    message.provider = result.provider
-    message.provider_message_id = result.provider_message_id
-    message.sent_at = now
-    message.error_code = None
-    message.error_reason = None
-    set_status(session, message, MessageStatus.SENT, now=now)
-    log.info(
-        "message.sent",
-        extra={
-            "message_id": message.id,
-            "channel": step.channel,
-            "to": mask_address(prepared.to_address),
-            "step": step.step_index,
-        },
-    )
-    return SendOutcome(Outcome.SENT, message)
+    raise exc
 
 
 def _unknown(
     session: Session, message: Message, exc: TransientSendError, now: datetime
 ) -> SendOutcome:
-    set_status(session, message, MessageStatus.UNKNOWN, now=now, code=exc.code, reason=exc.reason)
+    record_status(
+        session, message, MessageStatus.UNKNOWN, now=now, code=exc.code, reason=exc.reason
+    )
     return SendOutcome(Outcome.UNKNOWN, message)
 
 
@@ -262,6 +398,8 @@ def _insert(
     content_hash: str | None,
     status: MessageStatus,
     now: datetime,
+    segments: int | None = None,
+    cost_micros: int | None = None,
 ) -> Message:
     """Insert the step's message, one statement: straight in ``sending`` it is the intent.
 
@@ -281,16 +419,19 @@ def _insert(
         "to_address": to_address,
         "subject": subject,
         "content_hash": content_hash,
-        "status": status,
+        "status": status.value,
         "attempts": 1 if status == MessageStatus.SENDING else 0,
+        "segments": segments,
+        "cost_micros": cost_micros,
         "created_at": now,
         "updated_at": now,
     }
-    dialect = session.get_bind().dialect.name
-    if session.execute(_INSERT_MESSAGE[dialect], values).first() is None:
+    connection = session.connection()
+    if connection.execute(_INSERT_MESSAGE[connection.dialect.name], values).first() is None:
         raise RuntimeError(f"step {step.step_index} of {step.enrollment_id} has a message already")
-    # The row is exactly these values: attach it as loaded instead of reading it back.
-    message = Message(
+    # The row is exactly these values: an object built from them, never read back. It
+    # stays outside the session: later writes are Core statements (``_write``).
+    return Message(
         **values,
         provider=None,
         provider_message_id=None,
@@ -298,15 +439,10 @@ def _insert(
         error_reason=None,
         sent_at=None,
         delivered_at=None,
-        segments=None,
-        cost_micros=None,
         opened_at=None,
         clicked_at=None,
         unsubscribed_at=None,
     )
-    make_transient_to_detached(message)
-    session.add(message)
-    return message
 
 
 _CARTS = cast(Table, Cart.__table__)
@@ -319,7 +455,7 @@ _COUNT_REMINDER = (
 
 
 def _count_reminder(session: Session, cart: Cart, delta: int) -> None:
-    session.execute(_COUNT_REMINDER, {"the_cart": cart.id, "delta": delta})
+    session.connection().execute(_COUNT_REMINDER, {"the_cart": cart.id, "delta": delta})
     # keep the loaded cart in step without making it dirty (the UPDATE is relative)
     set_committed_value(cart, "reminders_sent", cart.reminders_sent + delta)
 
@@ -329,7 +465,7 @@ def _temporary_failure(
 ) -> SendOutcome:
     _count_reminder(session, cart, -1)  # it certainly did not go out
     if message.attempts >= MAX_SEND_ATTEMPTS:
-        set_status(
+        record_status(
             session,
             message,
             MessageStatus.FAILED,
@@ -338,7 +474,7 @@ def _temporary_failure(
             reason=f"gave up after {message.attempts} attempts: {exc.reason}",
         )
         return SendOutcome(Outcome.FAILED, message)
-    set_status(
+    record_status(
         session,
         message,
         MessageStatus.QUEUED,

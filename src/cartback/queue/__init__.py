@@ -6,7 +6,7 @@ a handler per job kind in a :class:`Registry`, and the app runs a
 ``cartback.queue.models``; docs/job-lifecycle.md tells the same story.
 """
 
-from cartback.queue.handlers import ClaimedJob, Handler, Registry, Reschedule
+from cartback.queue.handlers import ClaimedJob, Deliver, Delivered, Handler, Registry, Reschedule
 from cartback.queue.models import Job, JobStatus
 from cartback.queue.service import (
     NewJob,
@@ -21,6 +21,8 @@ from cartback.queue.worker import Worker, WorkerStats
 
 __all__ = [
     "ClaimedJob",
+    "Deliver",
+    "Delivered",
     "Handler",
     "Job",
     "JobStatus",

@@ -6,12 +6,19 @@ session and returns ``None`` (done: the job row is deleted in the same
 transaction) or a :class:`Reschedule` (run me again later, also in the same
 transaction). Raising means "failed, retry with backoff".
 
+A handler that must talk to a provider between two transactions (a send records
+its intent and commits it before the call: ADR 0004) returns a :class:`Deliver`
+instead of committing itself: the worker commits the work so far, makes the call
+with no transaction open, and hands what it gave to ``then`` in a new
+transaction; what ``then`` returns settles the job.
+
 A handler registered with ``batched=True`` promises to do only database work in
 the session it is given and never to commit: the worker then runs it with the
-other batchable jobs of the same claim in one transaction, each job inside its
-own SAVEPOINT, and settles them all with one statement and one commit. A
-handler that must commit midway (the email send records its intent before the
-provider call) stays per-job, which is the default.
+other batchable jobs of the same claim in one transaction, and settles them all
+with one statement and one commit (a job that raises loses only its own work:
+the batch then runs again with a SAVEPOINT per job). Its :class:`Deliver` calls
+run at the same time, on the worker's threads, between that transaction and the
+one their ``then`` share.
 """
 
 from __future__ import annotations
@@ -57,7 +64,40 @@ class Reschedule:
     count_attempt: bool = False
 
 
-Handler = Callable[[Session, ClaimedJob], Reschedule | None]
+@dataclass(frozen=True)
+class Delivered:
+    """What a :class:`Deliver` call gave: its return value, or the exception it raised."""
+
+    value: Any = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class Deliver:
+    """A handler's "commit my work, make this call outside any transaction, then go on".
+
+    ``call`` runs after the handler's work has committed, with no transaction open
+    (a provider call: it may take seconds, and must never hold a lock). What it gave
+    goes to ``then(session, delivered)`` in a new transaction of the same job; its
+    result settles the job like a handler's, and another Deliver starts another round
+    (a send that failed for good tries the step's next channel). ``then`` must only
+    write to the database: after a failure it may run again, with the same
+    ``delivered``, once the transaction it ran in was rolled back.
+    """
+
+    call: Callable[[], Any]
+    then: Callable[[Session, Delivered], Reschedule | Deliver | None]
+
+
+def deliver(call: Callable[[], Any]) -> Delivered:
+    """Run a :class:`Deliver` call, keeping what it raised as its result."""
+    try:
+        return Delivered(value=call())
+    except Exception as exc:  # the ``then`` decides what a failure means
+        return Delivered(error=exc)
+
+
+Handler = Callable[[Session, ClaimedJob], Reschedule | Deliver | None]
 
 
 class Registry:

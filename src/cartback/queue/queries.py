@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -57,11 +58,13 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     select,
     text,
     tuple_,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -153,7 +156,8 @@ _RETURNED = (
     JOBS.c.store_id,
     JOBS.c.kind,
     JOBS.c.key,
-    JOBS.c.payload,
+    # as its JSON text, parsed by orjson in _claimed (several times faster than json)
+    sql_cast(JOBS.c.payload, Text()).label("payload"),
     JOBS.c.attempts,
     JOBS.c.max_attempts,
     JOBS.c.status,
@@ -175,10 +179,19 @@ def _claim_postgresql(kinds: tuple[str, ...] | None) -> Update:
     )
 
 
+# SQLite: a list of ids travels as ONE parameter, a JSON array read by ``json_each``, so
+# the statement text is the same whatever the batch size (an expanding IN list is
+# re-rendered and its parameters re-processed on every call; PostgreSQL uses arrays).
+def _json_each(name: str) -> Select[Any]:
+    return select(literal_column("value")).select_from(
+        func.json_each(bindparam(name, type_=String()))
+    )
+
+
 def _claim_sqlite() -> Update:
     return (
         update(JOBS)
-        .where(JOBS.c.id.in_(bindparam("ids", expanding=True)))
+        .where(JOBS.c.id.in_(_json_each("ids")))
         .values(_claim_values())
         .returning(*_RETURNED)
     )
@@ -233,12 +246,15 @@ def claim_batch(
     if _dialect(session) == "sqlite":
         rows = _claim_sqlite_rows(session, params, _kinds_key(kinds))
     else:
-        stmt = _built("pg-claim", _kinds_key(kinds))
-        rows = [dict(row) for row in session.execute(stmt, params).mappings()]
-    rows.sort(key=lambda row: (row["due_at"], row["id"]))
-    jobs = [_claimed(row) for row in rows if row["status"] == JobStatus.RUNNING]
-    given_up = [_claimed(row) for row in rows if row["status"] == JobStatus.FAILED]
+        rows = _run(session, _built("pg-claim", _kinds_key(kinds)), params).all()
+    rows.sort(key=_due_order)  # (id, ..., status, due_at): see _RETURNED
+    jobs = [_claimed(row) for row in rows if row[7] == JobStatus.RUNNING]
+    given_up = [_claimed(row) for row in rows if row[7] == JobStatus.FAILED]
     return ClaimBatch(jobs=jobs, given_up=given_up)
+
+
+def _due_order(row: Any) -> tuple[datetime, int]:
+    return row[8], row[0]
 
 
 def claim(
@@ -256,6 +272,21 @@ def claim(
     ).jobs
 
 
+def _run(session: Session | Connection, statement: Any, params: Any) -> Any:
+    """Execute one of the queue's Core statements in the caller's transaction.
+
+    On a Session it goes straight to the session's connection, unless the session has
+    unflushed ORM changes: then through ``Session.execute``, whose autoflush writes them
+    first. The ORM execution path costs more than these statements themselves (a step
+    runs three of them), and has nothing to add to a Core statement on a table.
+    """
+    if isinstance(session, Session):
+        if session.new or session.dirty or session.deleted:
+            return session.execute(statement, params)
+        return session.connection().execute(statement, params)
+    return session.execute(statement, params)
+
+
 def _dialect(session: Session | Connection) -> str:
     if isinstance(session, Connection):
         return session.dialect.name
@@ -264,26 +295,32 @@ def _dialect(session: Session | Connection) -> str:
 
 def _claim_sqlite_rows(
     session: Session | Connection, params: dict[str, Any], kinds: tuple[str, ...] | None
-) -> list[dict[str, Any]]:
-    found = session.execute(_built("sqlite-due", kinds), params)
-    due_at: dict[int, datetime] = {row[0]: row[1] for row in found}
-    if not due_at:
+) -> list[Any]:
+    found = _run(session, _built("sqlite-due", kinds), params).all()
+    if not found:
         return []
-    rows = session.execute(_CLAIM_UPDATE_SQLITE, {**params, "ids": list(due_at)}).mappings()
-    return [{**row, "due_at": due_at[row["id"]]} for row in rows]
+    due_at: dict[int, datetime] = dict(found)
+    claimed = _run(session, _CLAIM_UPDATE_SQLITE, {**params, "ids": _json_ids(due_at)}).all()
+    return [(*row, due_at[row[0]]) for row in claimed]
 
 
 def _claimed(row: Any) -> ClaimedJob:
+    """A ClaimedJob from a claim row: the columns of ``_RETURNED``, then due_at."""
+    job_id, store_id, kind, key, payload, attempts, max_attempts, _, due_at = row
     return ClaimedJob(
-        id=row["id"],
-        store_id=row["store_id"],
-        kind=row["kind"],
-        key=row["key"],
-        payload=row["payload"] or {},
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        due_at=row["due_at"],
+        id=job_id,
+        store_id=store_id,
+        kind=kind,
+        key=key,
+        payload=(orjson.loads(payload) if payload else None) or {},
+        attempts=attempts,
+        max_attempts=max_attempts,
+        due_at=due_at,
     )
+
+
+def _json_ids(ids: Collection[int]) -> str:
+    return orjson.dumps(list(ids)).decode()
 
 
 # --- settling a claimed job (all guarded by the lease) ---------------------------
@@ -327,7 +364,7 @@ def _lease(job: ClaimedJob, worker_id: str) -> dict[str, Any]:
 
 def finish(session: Session, job: ClaimedJob, *, worker_id: str) -> bool:
     """running -> (deleted). False if the lease was lost (nothing deleted)."""
-    return _changed(session.execute(_FINISH, _lease(job, worker_id)))
+    return _changed(_run(session, _FINISH, _lease(job, worker_id)))
 
 
 def reschedule(
@@ -346,13 +383,13 @@ def reschedule(
         "new_attempts": attempts,
         "new_error": reason,
     }
-    return _changed(session.execute(_RESCHEDULE, params))
+    return _changed(_run(session, _RESCHEDULE, params))
 
 
 def fail(session: Session, job: ClaimedJob, *, worker_id: str, now: datetime, error: str) -> bool:
     """running -> failed. A failed job's run_at is when it failed (pruning uses it)."""
     params = {**_lease(job, worker_id), "failed_at": now, "new_error": error}
-    return _changed(session.execute(_FAIL, params))
+    return _changed(_run(session, _FAIL, params))
 
 
 # One completion for a whole batch: the same lease guard as finish(), with each
@@ -362,8 +399,13 @@ def fail(session: Session, job: ClaimedJob, *, worker_id: str, now: datetime, er
 _FINISH_MANY = (
     delete(JOBS)
     .where(
-        JOBS.c.id.in_(bindparam("ids", expanding=True)),
-        tuple_(JOBS.c.id, JOBS.c.attempts).in_(bindparam("leases", expanding=True)),
+        JOBS.c.id.in_(_json_each("ids")),
+        tuple_(JOBS.c.id, JOBS.c.attempts).in_(
+            select(
+                func.json_extract(literal_column("value"), "$[0]"),
+                func.json_extract(literal_column("value"), "$[1]"),
+            ).select_from(func.json_each(bindparam("leases", type_=String())))
+        ),
         JOBS.c.status == JobStatus.RUNNING.value,
         JOBS.c.worker_id == bindparam("lease_worker"),
     )
@@ -401,14 +443,18 @@ def finish_many(session: Session, jobs: Collection[ClaimedJob], *, worker_id: st
         return set()
     ids = [job.id for job in jobs]
     if _dialect(session) == "sqlite":
-        leases = [(job.id, job.attempts) for job in jobs]
-        params: dict[str, Any] = {"ids": ids, "leases": leases, "lease_worker": worker_id}
-        result = session.execute(_FINISH_MANY, params)
+        leases = orjson.dumps([(job.id, job.attempts) for job in jobs]).decode()
+        params: dict[str, Any] = {
+            "ids": _json_ids(ids),
+            "leases": leases,
+            "lease_worker": worker_id,
+        }
+        result = _run(session, _FINISH_MANY, params)
     else:
         attempts = [job.attempts for job in jobs]
         params = {"ids": ids, "attempts": attempts, "lease_worker": worker_id}
-        result = session.execute(_FINISH_MANY_PG, params)
-    return {row[0] for row in result}
+        result = _run(session, _FINISH_MANY_PG, params)
+    return {row[0] for row in result.all()}
 
 
 def _changed(result: Any) -> bool:
@@ -454,13 +500,13 @@ _UPSERT_JOB = {
 
 def insert_job(session: Session, values: dict[str, Any], *, replace: bool) -> None:
     """INSERT ... ON CONFLICT (store_id, key) DO NOTHING, or DO UPDATE unless running."""
-    session.execute(_UPSERT_JOB[(_dialect(session), replace)], values)
+    _run(session, _UPSERT_JOB[(_dialect(session), replace)], values)
 
 
 def insert_jobs(session: Session, rows: list[dict[str, Any]], *, replace: bool) -> None:
     """:func:`insert_job` for many rows in one executemany; at most one row per key."""
     if rows:
-        session.execute(_UPSERT_JOB[(_dialect(session), replace)], rows)
+        _run(session, _UPSERT_JOB[(_dialect(session), replace)], rows)
 
 
 _DELETE_PENDING = delete(JOBS).where(
@@ -471,7 +517,7 @@ _DELETE_PENDING = delete(JOBS).where(
 
 
 def delete_pending(session: Session, *, store_id: str, key: str) -> bool:
-    return _changed(session.execute(_DELETE_PENDING, {"store_id": store_id, "key": key}))
+    return _changed(_run(session, _DELETE_PENDING, {"store_id": store_id, "key": key}))
 
 
 def count_due(session: Session, *, now: datetime) -> int:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -96,7 +99,45 @@ def find_store(session: Session, ref: str) -> Store:
 
 
 def store_settings(store: Store) -> StoreSettings:
-    return StoreSettings.model_validate(store.settings)
+    """The store's parsed settings, validated once per (store, settings) and process
+    (:func:`settings_from_json`). Read-only: never change the returned object."""
+    raw = orjson.dumps(store.settings, option=orjson.OPT_SORT_KEYS).decode()
+    return settings_from_json(store.id, raw)
+
+
+class _SettingsCache:
+    """Parsed settings by (store id, the settings' JSON text): a bounded LRU shared by the
+    worker threads. Validating a store's settings costs ~150 µs; a journey step needs
+    them every time, and they change rarely. A change is a new text, hence a new key, so
+    a cached value never goes stale. Callers must treat the result as read-only."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], StoreSettings] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, store_id: str, raw: str) -> StoreSettings:
+        key = (store_id, raw)
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        parsed = StoreSettings.model_validate(orjson.loads(raw))
+        with self._lock:
+            self._items[key] = parsed
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return parsed
+
+
+_settings_cache = _SettingsCache()
+
+
+def settings_from_json(store_id: str, raw: str) -> StoreSettings:
+    """The store's settings from the JSON text of its ``settings`` column, parsed once per
+    (store, text) and process. Read-only: never change the returned object."""
+    return _settings_cache.get(store_id, raw)
 
 
 def update_settings(session: Session, store: Store, changes: dict[str, object]) -> StoreSettings:
